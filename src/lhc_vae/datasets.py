@@ -1,0 +1,204 @@
+"""Kedro dataset classes of the project; every save is atomic.
+
+* :class:`DarkMachinesDataset`: Dark Machines text files (``.csv`` / ``.csv.gz``, MeV on disk,
+  GeV in memory). ``load`` returns a lazy :class:`DarkMachinesFile` that streams chunks.
+* :class:`ParquetTableDataset`: a pandas table in one Parquet file or a Parquet dataset
+  partitioned by columns (``partition_cols``), which ``pandas.ParquetDataset`` cannot save.
+* :class:`JSONDataset` and :class:`CSVDataset`: small reports.
+
+Each takes ``missing_hint``: the sentence telling a user which command creates the file,
+used when a load finds nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+from kedro.io import AbstractDataset, DatasetError
+
+from lhc_vae.events.darkmachines import (
+    DEFAULT_CHUNK_LINES,
+    ParsedChunk,
+    ParsedFile,
+    iter_chunks,
+    read_darkmachines,
+    write_darkmachines,
+)
+from lhc_vae.events.schema import TYPE_DTYPE, EventTables
+from lhc_vae.io import atomic_path
+
+
+class _FileDataset(AbstractDataset):
+    """A local file (or directory) with an atomic save and a helpful error when missing."""
+
+    def __init__(self, filepath: str, missing_hint: str = "", metadata: dict | None = None) -> None:
+        self._filepath = Path(filepath)
+        self._missing_hint = missing_hint
+        self.metadata = metadata
+
+    def _check_exists(self) -> None:
+        if not self._filepath.exists():
+            raise DatasetError(f"{self._filepath} does not exist; {self._missing_hint or 'run the pipeline that creates it'}.")
+
+    def _exists(self) -> bool:
+        return self._filepath.exists()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath)}
+
+
+@dataclass(frozen=True)
+class DarkMachinesFile:
+    """A Dark Machines file on disk, read lazily: stream it with :meth:`chunks` or :meth:`read` it."""
+
+    path: Path
+    chunk_lines: int = DEFAULT_CHUNK_LINES
+
+    def chunks(self) -> Any:
+        """Iterate over :class:`ParsedChunk` objects of ``chunk_lines`` lines each."""
+        return iter_chunks(self.path, self.chunk_lines)
+
+    def read(self, progress: bool = False) -> ParsedFile:
+        return read_darkmachines(self.path, self.chunk_lines, progress=progress)
+
+
+class DarkMachinesDataset(_FileDataset):
+    """Dark Machines event files (thesis §3.2) in the catalog.
+
+    ``load`` checks that the file exists and is not empty and returns a :class:`DarkMachinesFile`;
+    ``save`` takes :class:`EventTables` (GeV) and writes MeV text atomically.
+    """
+
+    def __init__(
+        self,
+        filepath: str,
+        chunk_lines: int = DEFAULT_CHUNK_LINES,
+        missing_hint: str = "",
+        metadata: dict | None = None,
+    ) -> None:
+        super().__init__(filepath, missing_hint, metadata)
+        self._chunk_lines = int(chunk_lines)
+
+    def load(self) -> DarkMachinesFile:
+        self._check_exists()
+        if self._filepath.stat().st_size == 0:
+            raise DatasetError(f"{self._filepath} is empty; {self._missing_hint or 'regenerate it'}.")
+        return DarkMachinesFile(self._filepath, self._chunk_lines)
+
+    def save(self, data: EventTables) -> None:
+        if not isinstance(data, EventTables):
+            raise DatasetError(f"DarkMachinesDataset saves EventTables, got {type(data).__name__}")
+        write_darkmachines(data, self._filepath)
+
+
+class ParquetTableDataset(_FileDataset):
+    """A DataFrame as Parquet: one file, or a directory partitioned by ``partition_cols``.
+
+    A ``type`` column comes back as the ordered categorical of the object symbols.
+    """
+
+    def __init__(
+        self,
+        filepath: str,
+        partition_cols: list[str] | None = None,
+        missing_hint: str = "",
+        metadata: dict | None = None,
+    ) -> None:
+        super().__init__(filepath, missing_hint, metadata)
+        self._partition_cols = list(partition_cols or [])
+
+    def load(self) -> pd.DataFrame:
+        self._check_exists()
+        if self._partition_cols:
+            part = pads.partitioning(flavor="hive", dictionaries="infer")
+            table = pads.dataset(self._filepath, format="parquet", partitioning=part).to_table()
+            if "_row" in table.column_names:
+                table = table.sort_by("_row").drop_columns(["_row"])
+        else:
+            table = pq.read_table(self._filepath)
+        df = table.to_pandas()
+        if "type" in df.columns:
+            df["type"] = df["type"].astype(str).astype(TYPE_DTYPE)
+        return df
+
+    def save(self, data: pd.DataFrame) -> None:
+        if self._partition_cols:
+            frame = data.assign(_row=np.arange(len(data), dtype=np.int64))
+            for col in self._partition_cols:
+                frame[col] = frame[col].astype(str)
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            with atomic_path(self._filepath, directory=True) as tmp:
+                pq.write_to_dataset(table, root_path=str(tmp), partition_cols=self._partition_cols)
+        else:
+            table = pa.Table.from_pandas(data, preserve_index=False)
+            with atomic_path(self._filepath) as tmp:
+                pq.write_table(table, tmp)
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath), "partition_cols": self._partition_cols}
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def _finite_floats(value: Any) -> Any:
+    """Replace non-finite floats by None so the JSON stays standard."""
+    if isinstance(value, dict):
+        return {k: _finite_floats(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_floats(v) for v in value]
+    if isinstance(value, float | np.floating) and not math.isfinite(value):
+        return None
+    return value
+
+
+class JSONDataset(_FileDataset):
+    """A JSON document, written atomically and with standard JSON only (no NaN)."""
+
+    def load(self) -> Any:
+        self._check_exists()
+        return json.loads(self._filepath.read_text())
+
+    def save(self, data: Any) -> None:
+        with atomic_path(self._filepath) as tmp:
+            tmp.write_text(json.dumps(_finite_floats(data), indent=2, default=_json_default) + "\n")
+
+
+class CSVDataset(_FileDataset):
+    """A small CSV table; the loaded frame knows its file in ``df.attrs['filepath']``."""
+
+    def load(self) -> pd.DataFrame:
+        self._check_exists()
+        df = pd.read_csv(self._filepath, keep_default_na=False)
+        df.attrs["filepath"] = str(self._filepath)
+        return df
+
+    def save(self, data: pd.DataFrame) -> None:
+        with atomic_path(self._filepath) as tmp:
+            data.to_csv(tmp, index=False)
+
+
+__all__ = [
+    "CSVDataset",
+    "DarkMachinesDataset",
+    "DarkMachinesFile",
+    "JSONDataset",
+    "ParquetTableDataset",
+    "ParsedChunk",
+]

@@ -1,0 +1,31 @@
+"""Deterministic train / validation / test split by event."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+SPLITS: tuple[str, ...] = ("train", "validation", "test")
+SPLIT_DTYPE = pd.CategoricalDtype(categories=list(SPLITS))
+
+
+def split_events(n_events: int, fractions: dict[str, float], seed: int) -> pd.Categorical:
+    """Assign each of ``n_events`` events to a split.
+
+    A seeded permutation gives exactly round(fraction * n) events to validation and test
+    (the rest to train), so the same ``n_events``, fractions and seed give the same split.
+    """
+    unknown = set(fractions) - set(SPLITS)
+    if unknown:
+        raise ValueError(f"unknown split names {sorted(unknown)}; expected {list(SPLITS)}")
+    total = sum(fractions.values())
+    if not np.isclose(total, 1.0) or min(fractions.values()) < 0:
+        raise ValueError(f"split fractions must be >= 0 and sum to 1, got {fractions} (sum {total})")
+    n_val = int(round(fractions.get("validation", 0.0) * n_events))
+    n_test = int(round(fractions.get("test", 0.0) * n_events))
+    labels = np.empty(n_events, dtype=object)
+    perm = np.random.default_rng(seed).permutation(n_events)
+    labels[perm[:n_test]] = "test"
+    labels[perm[n_test : n_test + n_val]] = "validation"
+    labels[perm[n_test + n_val :]] = "train"
+    return pd.Categorical(labels, dtype=SPLIT_DTYPE)

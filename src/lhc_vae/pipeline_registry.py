@@ -1,0 +1,15 @@
+"""Project pipelines, registered explicitly (``find_pipelines`` imports only the one asked for)."""
+
+from __future__ import annotations
+
+from kedro.pipeline import Pipeline
+
+from lhc_vae.pipelines import preprocessing
+
+
+def register_pipelines() -> dict[str, Pipeline]:
+    pipelines = {
+        "preprocessing": preprocessing.create_pipeline(),
+    }
+    pipelines["__default__"] = pipelines["preprocessing"]
+    return pipelines

@@ -1,0 +1,1 @@
+"""Kedro pipelines: thin nodes over the physics, model and metric code."""
