@@ -132,10 +132,8 @@ class ParquetTableDataset(_FileDataset):
 
     def save(self, data: pd.DataFrame) -> None:
         if self._partition_cols:
-            frame = data.assign(_row=np.arange(len(data), dtype=np.int64))
-            for col in self._partition_cols:
-                frame[col] = frame[col].astype(str)
-            table = pa.Table.from_pandas(frame, preserve_index=False)
+            table = pa.Table.from_pandas(data, preserve_index=False)
+            table = table.append_column("_row", pa.array(np.arange(len(data), dtype=np.int64)))
             with atomic_path(self._filepath, directory=True) as tmp:
                 pq.write_to_dataset(table, root_path=str(tmp), partition_cols=self._partition_cols)
         else:

@@ -4,7 +4,9 @@ One event per line::
 
     event ID;process ID;event weight;MET;METphi;obj,E,pt,eta,phi;obj,E,pt,eta,phi;...
 
-Energies and momenta are in MeV in the files and in GeV inside the project. Lines may end
+Energies and momenta are in MeV in the files and in GeV inside the project. Object features
+are float32 in memory (the files carry about six significant digits, and Delphes itself
+stores float32); event-level values are float64. Lines may end
 with ``;``; numbers may be written plainly or in scientific notation; event IDs need not be
 unique; objects may come in any order.
 
@@ -47,7 +49,7 @@ E_PT_ABS_TOLERANCE_GEV = 1e-3
 #: Characters of a rejected line kept in the rejects report.
 LINE_START_CHARS = 80
 #: Default number of lines parsed at once.
-DEFAULT_CHUNK_LINES = 200_000
+DEFAULT_CHUNK_LINES = 50_000
 
 _NUMBER = r"(?i)^[+-]?((\d+\.?\d*|\.\d+)(e[+-]?\d+)?|nan|inf|infinity)$"
 _INTEGER = r"^[+-]?\d+$"
@@ -235,10 +237,10 @@ def parse_lines(lines: list[str], first_line_number: int = 1, source: str = "") 
         {
             "event_index": new_index[parents[obj_keep]].astype(np.int64),
             "type": pd.Categorical(sym_np[obj_keep], dtype=TYPE_DTYPE),
-            "e": e[obj_keep],
-            "pt": pt[obj_keep],
-            "eta": eta[obj_keep],
-            "phi": np.clip(phi[obj_keep], -np.pi, np.pi),
+            "e": e[obj_keep].astype(np.float32),
+            "pt": pt[obj_keep].astype(np.float32),
+            "eta": eta[obj_keep].astype(np.float32),
+            "phi": np.clip(phi[obj_keep], -np.pi, np.pi).astype(np.float32),
         }
     )
     return ParsedChunk(events=events, objects=objects, rejects=rejects, n_lines=n)
@@ -298,9 +300,9 @@ def _empty_rejects() -> pd.DataFrame:
     return pd.DataFrame(columns=list(REJECT_COLUMNS))
 
 
-def _number_strings(values: np.ndarray) -> pa.Array:
-    """Shortest round-trip decimal text of float64 values."""
-    return pc.cast(pa.array(np.asarray(values, dtype=np.float64)), pa.string())
+def _number_strings(values: np.ndarray, dtype: type = np.float64) -> pa.Array:
+    """Shortest decimal text that reads back to the same ``dtype`` value."""
+    return pc.cast(pa.array(np.asarray(values, dtype=dtype)), pa.string())
 
 
 def format_lines(tables: EventTables) -> pa.Array:
@@ -318,10 +320,10 @@ def format_lines(tables: EventTables) -> pa.Array:
     symbol = pa.array(obj["type"].astype(str).to_numpy(), type=pa.string())
     obj_text = pc.binary_join_element_wise(
         symbol,
-        _number_strings(obj["e"].to_numpy() * MEV_PER_GEV),
-        _number_strings(obj["pt"].to_numpy() * MEV_PER_GEV),
-        _number_strings(obj["eta"].to_numpy()),
-        _number_strings(obj["phi"].to_numpy()),
+        _number_strings(obj["e"].to_numpy(np.float64) * MEV_PER_GEV, np.float32),
+        _number_strings(obj["pt"].to_numpy(np.float64) * MEV_PER_GEV, np.float32),
+        _number_strings(obj["eta"].to_numpy(), np.float32),
+        _number_strings(obj["phi"].to_numpy(), np.float32),
         ",",
     )
     counts = np.bincount(ev_idx, minlength=n)

@@ -85,7 +85,7 @@ class FeatureScaler:
                 sel = codes == code
                 s = self.objects[symbol][feature]
                 result[sel] = s.inverse(values[sel]) if inverse else s.forward(values[sel])
-            out[feature] = wrap_phi(result) if inverse and feature in ANGLES else result
+            out[feature] = (wrap_phi(result) if inverse and feature in ANGLES else result).astype(np.float32)
         return out
 
     def transform_objects(self, objects: pd.DataFrame) -> pd.DataFrame:

@@ -88,8 +88,8 @@ def build_primary_tables(
         axis=1,
     )
     primary_events["split"] = split_events(n, params["split"]["fractions"], int(seed))
-    primary_objects = objects.assign(position=object_positions(objects))
-    primary_objects = primary_objects[["event_index", "position", "type", "e", "pt", "eta", "phi"]]
+    primary_objects = objects[["event_index", "type", "e", "pt", "eta", "phi"]]
+    primary_objects.insert(1, "position", object_positions(objects))
     report = {
         **parse_stats,
         "n_events": n,

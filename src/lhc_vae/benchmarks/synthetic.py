@@ -1,4 +1,4 @@
-"""Small synthetic event samples made by the tests themselves (GeV, physical ranges)."""
+"""Synthetic event samples (GeV, physical ranges) for tests and benchmarks; not physics."""
 
 from __future__ import annotations
 
