@@ -24,6 +24,7 @@ def project(tmp_path: Path) -> Path:
     shutil.copytree(ROOT / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("local"))
     (tmp_path / "conf" / "local").mkdir()
     (tmp_path / "data").mkdir()
+    (tmp_path / "src").mkdir()  # the package itself is installed (editable)
     return tmp_path
 
 

@@ -1,0 +1,286 @@
+"""Pythia8 events -> FastJet anti-kT jets -> parametrised ATLAS response -> §3.1 selection.
+
+The chain of the Dark Machines challenge (thesis §3.1) was MadGraph5 + Pythia8 + Delphes with
+the ATLAS card; here Pythia8 generates the hard process and the shower, FastJet clusters the
+jets and :mod:`lhc_vae.mc.detector` applies the card's efficiencies, isolation, resolutions and
+b-tagging. Work is cut into fixed blocks of events, each with its own Pythia8 instance seeded
+from (seed, block number), so the same parameters give the same file on any number of cores.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lhc_vae.events.schema import TYPE_DTYPE, EventTables
+from lhc_vae.events.selection import evaluate_selection, object_passes_cuts
+from lhc_vae.mc import detector as det
+
+INVISIBLE = frozenset({12, 14, 16, 1000022})  # neutrinos and the lightest neutralino
+_QUIET = [
+    "Print:quiet = on",
+    "Next:numberCount = 0",
+    "Next:numberShowEvent = 0",
+    "Next:numberShowInfo = 0",
+    "Next:numberShowProcess = 0",
+    "Random:setSeed = on",
+]
+_MAX_PYTHIA_SEED = 900_000_000
+
+
+@dataclass
+class BlockResult:
+    """Accepted events of one block, with what it cost."""
+
+    block: int
+    events: pd.DataFrame
+    objects: pd.DataFrame
+    n_tried: int
+    sigma_pb: float
+    sigma_err_pb: float
+    seconds: float
+
+
+def block_seed(seed: int, block: int) -> int:
+    """Pythia8 seed of a block (1 .. 900 000 000), derived from the global seed."""
+    return int(np.random.SeedSequence([int(seed), int(block)]).generate_state(1)[0] % (_MAX_PYTHIA_SEED - 1)) + 1
+
+
+def _make_pythia(settings: list[str], seed: int) -> Any:
+    import pythia8mc
+
+    pythia = pythia8mc.Pythia("", False)
+    for line in [*_QUIET, *settings, f"Random:seed = {seed}"]:
+        if not pythia.readString(line):
+            raise ValueError(f"Pythia8 rejected the setting {line!r}")
+    if not pythia.init():
+        raise RuntimeError(f"Pythia8 failed to initialise with settings {settings}")
+    return pythia
+
+
+def _event_arrays(event: Any) -> tuple[det.Particles, np.ndarray]:
+    """Visible final-state particles and heavy-flavour partons (|id| 4, 5) of a Pythia event."""
+    rows = []
+    partons = []
+    for p in event:
+        if p.isFinal():
+            if p.idAbs() not in INVISIBLE:
+                rows.append((p.id(), p.px(), p.py(), p.pz(), p.e()))
+        elif p.idAbs() in (4, 5) and p.pT() > 5.0:
+            partons.append((p.idAbs(), p.eta(), p.phi()))
+    a = np.asarray(rows, dtype=np.float64).reshape(-1, 5)
+    particles = det.Particles(a[:, 0].astype(np.int64), a[:, 1], a[:, 2], a[:, 3], a[:, 4])
+    return particles, np.asarray(partons, dtype=np.float64).reshape(-1, 3)
+
+
+def reconstruct(
+    particles: det.Particles, partons: np.ndarray, cfg: dict[str, Any], rng: np.random.Generator
+) -> tuple[list[tuple[str, float, float, float, float]], float, float]:
+    """Detector-level objects (symbol, E, pT, eta, phi) and (MET, METphi) of one event."""
+    import fastjet
+
+    pt, eta, phi = particles.pt, particles.eta, particles.phi
+    abs_pid = np.abs(particles.pid)
+    in_calo = np.abs(eta) < cfg["calorimeter_eta_max"]
+    objects: list[tuple[str, float, float, float, float]] = []
+    sum_px = sum_py = 0.0  # visible transverse momentum seen by the detector
+    used = np.zeros(len(pt), dtype=bool)
+
+    # Isolated electrons, muons and photons (efficiency, isolation, resolution of the card).
+    track = pt > cfg["isolation"]["pt_min"]
+    for pdg, kind in ((11, "electron"), (13, "muon"), (22, "photon")):
+        k = cfg[kind]
+        cand = np.flatnonzero((abs_pid == pdg) & (pt > k["pt_min"]))
+        if cand.size == 0:
+            continue
+        dr = det.delta_r(eta[cand], phi[cand], eta[track], phi[track])
+        cone = (dr < cfg["isolation"]["delta_r"]) & (dr > 1e-9)
+        iso = (cone * pt[track][None, :]).sum(axis=1) / pt[cand]
+        eff = det.binned(eta[cand], k["efficiency"]["eta_edges"], k["efficiency"]["values"])
+        found = cand[(iso <= k["isolation_max"]) & (rng.random(cand.size) < eff)]
+        if found.size == 0:
+            continue
+        if kind == "muon":
+            rel = det.tracker_sigma_over_pt(pt[found], np.abs(eta[found]), k["resolution"])
+            scale = np.maximum(1.0 + rel * rng.standard_normal(found.size), 0.0)
+        else:
+            sigma = det.calorimeter_sigma(particles.e[found], np.abs(eta[found]), k["resolution"])
+            scale = det.smear_energy(particles.e[found], sigma, rng) / particles.e[found]
+        used[found] = True
+        for i, s in zip(found, scale, strict=True):
+            if pdg == 22:
+                symbol = "g"
+            else:
+                symbol = ("e" if pdg == 11 else "m") + ("-" if particles.pid[i] > 0 else "+")
+            objects.append((symbol, particles.e[i] * s, pt[i] * s, eta[i], phi[i]))
+            sum_px += particles.px[i] * s
+            sum_py += particles.py[i] * s
+
+    # Jets: anti-kT on the remaining calorimeter particles (muons pass through the calorimeter).
+    jet_input = np.flatnonzero(in_calo & ~used & (abs_pid != 13))
+    sum_px += particles.px[jet_input].sum()
+    sum_py += particles.py[jet_input].sum()
+    pseudo = [
+        fastjet.PseudoJet(particles.px[i], particles.py[i], particles.pz[i], particles.e[i]) for i in jet_input
+    ]
+    jcfg = cfg["jet"]
+    sequence = fastjet.ClusterSequence(pseudo, fastjet.JetDefinition(fastjet.antikt_algorithm, jcfg["R"]))
+    jets = sequence.inclusive_jets(jcfg["pt_min_cluster"])
+    if jets:
+        jp = np.array([(j.px(), j.py(), j.pz(), j.e()) for j in jets])
+        jpt = np.hypot(jp[:, 0], jp[:, 1])
+        jeta = np.arcsinh(jp[:, 2] / jpt)
+        jphi = np.arctan2(jp[:, 1], jp[:, 0])
+        sigma = det.calorimeter_sigma(jp[:, 3], np.abs(jeta), jcfg["resolution"])
+        scale = det.smear_energy(jp[:, 3], sigma, rng) / jp[:, 3]
+        flavour = np.zeros(len(jets), dtype=np.int64)
+        for fl in (4, 5):  # b overrides c: the hardest heavy parton within Delta R
+            sel = partons[:, 0] == fl
+            if sel.any():
+                near = det.delta_r(jeta, jphi, partons[sel, 1], partons[sel, 2]) < cfg["btag"]["delta_r"]
+                flavour[near.any(axis=1)] = fl
+        tag_prob = det.btag_efficiency(jpt * scale, flavour, cfg["btag"]) * (np.abs(jeta) < cfg["btag"]["eta_max"])
+        tagged = rng.random(len(jets)) < tag_prob
+        for k in range(len(jets)):
+            objects.append(("b" if tagged[k] else "j", jp[k, 3] * scale[k], jpt[k] * scale[k], jeta[k], jphi[k]))
+        sum_px += (jp[:, 0] * (scale - 1.0)).sum()
+        sum_py += (jp[:, 1] * (scale - 1.0)).sum()
+
+    return objects, float(np.hypot(sum_px, sum_py)), float(np.arctan2(-sum_py, -sum_px))
+
+
+def simulate_block(args: tuple[int, int, str, list[str], dict[str, Any], int]) -> BlockResult:
+    """Generate ``block_size`` events of block ``block`` and keep those passing thesis §3.1."""
+    block, block_size, process_id, settings, detector_cfg, seed = args
+    start = time.perf_counter()
+    pythia = _make_pythia(settings, block_seed(seed, block))
+    rng = np.random.default_rng([int(seed), int(block), 1])
+    event_ids, mets, met_phis, rows = [], [], [], []
+    n_tried = 0
+    while n_tried < block_size:
+        if not pythia.next():
+            continue
+        particles, partons = _event_arrays(pythia.event)
+        objects, met, met_phi = reconstruct(particles, partons, detector_cfg, rng)
+        rows.extend((len(event_ids), *o) for o in objects)
+        event_ids.append(block * block_size + n_tried)
+        mets.append(met)
+        met_phis.append(met_phi)
+        n_tried += 1
+    info = pythia.infoPython()
+    objects = pd.DataFrame(rows, columns=["event_index", "type", "e", "pt", "eta", "phi"])
+    objects["type"] = objects["type"].astype(TYPE_DTYPE)
+    objects = objects[object_passes_cuts(objects)]
+    selection = evaluate_selection(objects, len(event_ids))
+    keep = selection["passes_selection"].to_numpy()
+    new_index = np.cumsum(keep) - 1
+    objects = objects[keep[objects["event_index"].to_numpy()]]
+    objects = objects.assign(event_index=new_index[objects["event_index"].to_numpy()]).reset_index(drop=True)
+    events = pd.DataFrame(
+        {
+            "event_id": np.asarray(event_ids, dtype=np.int64)[keep],
+            "process_id": process_id,
+            "met": np.asarray(mets)[keep],
+            "met_phi": np.asarray(met_phis)[keep],
+        }
+    )
+    return BlockResult(
+        block, events, objects, n_tried, info.sigmaGen() * 1e9, info.sigmaErr() * 1e9, time.perf_counter() - start
+    )
+
+
+def _blocks(
+    n_blocks: int, block_size: int, process_id: str, settings: list[str], cfg: dict[str, Any], seed: int
+) -> Iterator[tuple]:
+    for block in range(n_blocks):
+        yield (block, block_size, process_id, settings, cfg, seed)
+
+
+def generate(
+    n_events: int,
+    process_id: str,
+    settings: list[str],
+    detector_cfg: dict[str, Any],
+    seed: int,
+    n_workers: int | None = None,
+    block_size: int = 200,
+    luminosity_fb: float = 10.0,
+    progress: bool = True,
+) -> tuple[EventTables, dict[str, Any]]:
+    """Generate ``n_events`` accepted events (GeV tables) and the run statistics.
+
+    Event weight = sigma * luminosity / N_tried, as in the challenge files (thesis §3.2), with
+    sigma Pythia8's own estimate (averaged over blocks) and N_tried every generated event up to
+    the last one kept.
+    """
+    from tqdm.auto import tqdm
+
+    if n_events <= 0:
+        raise ValueError(f"mc.n_events must be positive, got {n_events}")
+    n_workers = n_workers or os.cpu_count() or 1
+    start = time.perf_counter()
+    results: list[BlockResult] = []
+    accepted = 0
+    bar = tqdm(total=n_events, desc=f"mc {process_id}", unit=" ev", disable=not progress)
+    ctx = mp.get_context("spawn" if n_workers > 1 else None)
+    # Enough blocks for an acceptance down to 2 %; the loop stops as soon as n_events are in.
+    max_blocks = int(np.ceil(n_events / (0.02 * block_size))) + n_workers
+    blocks = _blocks(max_blocks, block_size, process_id, settings, detector_cfg, seed)
+    pool = ctx.Pool(n_workers) if n_workers > 1 else None
+    try:
+        mapper = pool.imap(simulate_block, blocks) if pool else map(simulate_block, blocks)
+        for result in mapper:
+            results.append(result)
+            accepted += len(result.events)
+            bar.update(min(len(result.events), n_events - bar.n))
+            bar.set_postfix(ev_per_s=f"{accepted / (time.perf_counter() - start):.0f}")
+            if accepted >= n_events:
+                break
+        else:
+            raise RuntimeError(f"{process_id}: only {accepted} of {n_events} events accepted in {max_blocks} blocks")
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.terminate()
+    wall = time.perf_counter() - start
+
+    offset = 0
+    objects = []
+    for r in results:
+        objects.append(r.objects.assign(event_index=r.objects["event_index"] + offset))
+        offset += len(r.events)
+    events = pd.concat([r.events for r in results], ignore_index=True).iloc[:n_events]
+    objs = pd.concat(objects, ignore_index=True)
+    objs = objs[objs["event_index"] < n_events].reset_index(drop=True)
+    objs["type"] = objs["type"].astype(TYPE_DTYPE)
+    n_tried = int(events["event_id"].iloc[-1]) + 1
+    tried_blocks = np.array([r.n_tried for r in results], dtype=float)
+    sigma_pb = float(np.average([r.sigma_pb for r in results], weights=tried_blocks))
+    events.insert(2, "weight", sigma_pb * 1e3 * luminosity_fb / n_tried)
+    cpu_seconds = sum(r.seconds for r in results)
+    stats = {
+        "process": process_id,
+        "sigma_pb": sigma_pb,
+        "sigma_err_pb": float(np.sqrt(np.sum((tried_blocks * [r.sigma_err_pb for r in results]) ** 2)) / tried_blocks.sum()),
+        "luminosity_fb": luminosity_fb,
+        "events_tried": n_tried,
+        "events_accepted": int(len(events)),
+        "acceptance": len(events) / n_tried,
+        "seed": int(seed),
+        "block_size": block_size,
+        "n_blocks": len(results),
+        "n_workers": n_workers,
+        "wall_seconds": wall,
+        "cpu_seconds": cpu_seconds,
+        "ms_per_accepted_event_per_core": 1e3 * cpu_seconds / sum(len(r.events) for r in results),
+        "ms_per_tried_event_per_core": 1e3 * cpu_seconds / tried_blocks.sum(),
+        "accepted_events_per_second": len(events) / wall,
+    }
+    return EventTables(events, objs), stats

@@ -1,0 +1,102 @@
+"""Nodes of the ``mc`` pipeline (issue #4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from lhc_vae.datasets import DarkMachinesFile  # noqa: E402
+from lhc_vae.events.observables import hadronic_top_candidates  # noqa: E402
+from lhc_vae.events.schema import COUNT_COLUMNS, SYMBOLS, EventTables, multiplicities  # noqa: E402
+from lhc_vae.mc.simulation import generate  # noqa: E402
+
+
+def generate_events(process: str, seed: int, mc: dict[str, Any]) -> tuple[EventTables, dict[str, Any]]:
+    """Generate ``mc.n_events`` accepted events of ``process`` (settings in parameters_mc.yml)."""
+    processes = mc["processes"]
+    if process not in processes:
+        raise KeyError(f"process {process!r} has no Pythia8 settings; add it under mc.processes in conf/base/parameters_mc.yml (known: {', '.join(processes)})")
+    return generate(
+        n_events=int(mc["n_events"]),
+        process_id=process,
+        settings=list(processes[process]["settings"]),
+        detector_cfg=mc["detector"],
+        seed=int(seed),
+        n_workers=mc.get("n_workers"),
+        block_size=int(mc.get("block_size", 200)),
+        luminosity_fb=float(mc.get("luminosity_fb", 10.0)),
+    )
+
+
+def _hist(ax: Any, values: np.ndarray, bins: Any, label: str, xlabel: str, log: bool = False) -> None:
+    ax.hist(values[np.isfinite(values)], bins=bins, histtype="step", color="black", label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("events")
+    if log:
+        ax.set_yscale("log")
+
+
+def validation_plots(sample: DarkMachinesFile, process: str) -> dict[str, Any]:
+    """Multiplicities, leading-object features, MET and the top/W peaks of a generated sample."""
+    parsed = sample.read()
+    tables = parsed.tables
+    n = tables.n_events
+    objects = tables.objects
+    figures: dict[str, Any] = {}
+
+    fig, axes = plt.subplots(2, 4, figsize=(16, 7))
+    counts = multiplicities(objects, n)
+    for ax, symbol in zip(axes.flat, SYMBOLS, strict=False):
+        _hist(ax, counts[COUNT_COLUMNS[symbol]].to_numpy(float), np.arange(-0.5, 12.5), process, f"number of {symbol}")
+    _hist(axes.flat[-1], tables.events["met"].to_numpy(), np.linspace(0, 600, 61), process, r"$E_T^{miss}$ [GeV]", log=True)
+    fig.suptitle(f"{process}: multiplicities and MET ({n} events)")
+    fig.tight_layout()
+    figures["multiplicities_met.png"] = fig
+
+    lead = objects.sort_values(["event_index", "pt"], ascending=[True, False])
+    for symbol in ("j", "b", "e-", "m-", "g"):
+        first = lead[lead["type"] == symbol].groupby("event_index").head(1)
+        fig, axes = plt.subplots(1, 4, figsize=(16, 3.5))
+        _hist(axes[0], np.log10(first["e"].to_numpy(float)), 50, process, f"log10 E [GeV] leading {symbol}")
+        _hist(axes[1], np.log10(first["pt"].to_numpy(float)), 50, process, f"log10 $p_T$ [GeV] leading {symbol}")
+        _hist(axes[2], first["eta"].to_numpy(float), np.linspace(-3, 3, 61), process, rf"$\eta$ leading {symbol}")
+        _hist(axes[3], first["phi"].to_numpy(float), np.linspace(-np.pi, np.pi, 41), process, rf"$\phi$ leading {symbol}")
+        fig.tight_layout()
+        figures[f"leading_{symbol.replace('-', 'minus')}.png"] = fig
+
+    masses = hadronic_top_candidates(objects, n)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    _hist(axes[0], masses["m_w"].to_numpy(), np.linspace(0, 200, 51), process, r"$m_{jj}$ (W candidate) [GeV]")
+    axes[0].axvline(80.4, color="red", ls="--", label="80.4 GeV")
+    _hist(axes[1], masses["m_top"].to_numpy(), np.linspace(50, 400, 71), process, r"$m_{bjj}$ (top candidate) [GeV]")
+    axes[1].axvline(172.5, color="red", ls="--", label="172.5 GeV")
+    for ax in axes:
+        ax.legend()
+    fig.tight_layout()
+    figures["top_w_masses.png"] = fig
+    return figures
+
+
+def summarise_sample(sample: DarkMachinesFile, stats: dict[str, Any]) -> dict[str, Any]:
+    """Re-read the written file (every line must parse) and record physics summaries."""
+    parsed = sample.read()
+    tables = parsed.tables
+    n = tables.n_events
+    counts = multiplicities(tables.objects, n)
+    masses = hadronic_top_candidates(tables.objects, n)
+    jets = tables.objects["type"].isin(["j", "b"])
+    return {
+        **stats,
+        "reread_lines": parsed.n_lines,
+        "reread_rejects": parsed.n_rejected,
+        "mean_met_gev": float(tables.events["met"].mean()),
+        "mean_multiplicity": {c: float(counts[c].mean()) for c in counts.columns},
+        "btag_fraction_of_jets": float((tables.objects.loc[jets, "type"] == "b").mean()),
+        "median_m_w_gev": float(np.nanmedian(masses["m_w"])) if masses["m_w"].notna().any() else None,
+        "median_m_top_gev": float(np.nanmedian(masses["m_top"])) if masses["m_top"].notna().any() else None,
+    }

@@ -1,0 +1,97 @@
+"""`kedro run --pipeline=preprocessing` end to end on small files the test writes itself."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import kedro
+
+from lhc_vae.benchmarks.synthetic import make_tables
+from lhc_vae.datasets import ParquetTableDataset
+from lhc_vae.events.darkmachines import write_darkmachines
+from lhc_vae.events.features import FeatureScaler
+
+pytestmark = pytest.mark.slow
+
+
+def test_two_processes_never_overwrite_each_other(project):
+    raw = project / "data" / "01_raw" / "pythia"
+    write_darkmachines(make_tables(1500, seed=1, process="ttbar"), raw / "ttbar.csv")
+    write_darkmachines(make_tables(800, seed=2, process="stop_02"), raw / "stop_02.csv")
+    kedro(project, "run", "--pipeline=preprocessing")
+    kedro(project, "run", "--pipeline=preprocessing", "--params", "process=stop_02")
+
+    for process, n in (("ttbar", 1500), ("stop_02", 800)):
+        primary = project / "data" / "03_primary" / "pythia" / process
+        events = pd.read_parquet(primary / "events.parquet")
+        assert len(events) == n
+        assert set(events["process_id"]) == {process}
+        assert events["event_index"].tolist() == list(range(n))
+        assert events["passes_selection"].all()  # every synthetic event has a hard jet
+        assert events["split"].value_counts().to_dict() == {"train": n - 2 * round(0.1 * n), "validation": round(0.1 * n), "test": round(0.1 * n)}
+        objects = ParquetTableDataset(str(primary / "objects"), partition_cols=["type"]).load()
+        assert sorted(p.name for p in (primary / "objects").iterdir()) == sorted(
+            f"type={s}" for s in ("j", "b", "e-", "e%2B", "m-", "m%2B", "g")
+        )
+        assert len(objects) == events["n_objects"].sum()
+        counts = objects.groupby(["event_index", "type"], observed=True).size()
+        assert counts.xs("j", level="type").reindex(range(n), fill_value=0).tolist() == events["n_j"].tolist()
+        # position is the pT rank within the type: leading object first
+        lead = objects[objects["position"] == 0].set_index(["event_index", "type"])["pt"]
+        sub = objects[objects["position"] == 1].set_index(["event_index", "type"])["pt"]
+        assert (lead.reindex(sub.index) >= sub).all()
+
+        report = json.loads((primary / "preprocessing_report.json").read_text())
+        assert report["n_lines"] == n and report["n_rejected"] == 0 and report["n_events"] == n
+        assert (primary / "rejects.csv").read_text().startswith("file,line,reason,line_start")
+
+        model = project / "data" / "05_model_input" / "pythia" / process
+        scaler = FeatureScaler.from_dict(json.loads((model / "scalers.json").read_text()))
+        mobj = pd.read_parquet(model / "objects.parquet")
+        train_jets = mobj[(mobj["split"] == "train") & (mobj["type"] == "j")]
+        assert train_jets["pt"].mean() == pytest.approx(0.0, abs=1e-4)  # fitted on train only
+        train_jets_gev = objects[(objects["type"] == "j") & events["split"].eq("train").to_numpy()[objects["event_index"]]]
+        assert scaler.objects["j"]["pt"].mean == pytest.approx(np.log10(train_jets_gev["pt"].astype(float)).mean(), rel=1e-5)
+
+
+def test_too_many_rejects_fail_with_one_sentence(project):
+    raw = project / "data" / "01_raw" / "pythia" / "ttbar.csv"
+    write_darkmachines(make_tables(300, seed=1), raw)
+    lines = raw.read_text().splitlines()
+    lines[10] = lines[10].replace("j,", "q,", 1)
+    lines[20] = "garbage"
+    raw.write_text("\n".join(lines) + "\n")
+    proc = kedro(project, "run", "--pipeline=preprocessing", check=False)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "2 of 300 lines" in out and "max_reject_fraction" in out and "rejects.csv" in out
+    rejects = pd.read_csv(project / "data" / "03_primary" / "pythia" / "ttbar" / "rejects.csv")
+    assert rejects["line"].tolist() == [11, 21]
+    assert rejects["reason"].iloc[0].endswith("unknown symbol 'q'")
+
+    # Raising the threshold lets the same file through, with the two lines recorded.
+    kedro(project, "run", "--pipeline=preprocessing", "--params", "preprocessing.max_reject_fraction=0.01")
+    report = json.loads((project / "data" / "03_primary" / "pythia" / "ttbar" / "preprocessing_report.json").read_text())
+    assert report["n_rejected"] == 2 and report["n_events"] == 298
+
+
+def test_missing_raw_file_names_the_command(project):
+    proc = kedro(project, "run", "--pipeline=preprocessing", "--params", "process=stop_02", check=False)
+    assert proc.returncode != 0
+    out = "".join((proc.stdout + proc.stderr).split())  # rich wraps long lines anywhere
+    assert "data/01_raw/pythia/stop_02.csvdoesnotexist" in out
+    assert "kedrorun--pipeline=mc--paramsprocess=stop_02" in out
+
+
+def test_viz_build_writes_pipeline_json(project):
+    kedro(project, "viz", "build")
+    main = json.loads((project / "build" / "api" / "main").read_text())
+    names = {n["name"] for n in main["nodes"]}
+    assert {"Parse Raw Events Node", "Build Primary Tables Node"} & names or {
+        "parse_raw_events_node",
+        "build_primary_tables_node",
+    } & names
+    assert (project / "build" / "api" / "pipelines" / "preprocessing").is_file()
