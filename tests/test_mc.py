@@ -1,0 +1,105 @@
+"""The Monte Carlo chain: detector formulas, and physics of small Pythia8 samples."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+from conftest import ROOT, kedro
+
+from lhc_vae.events.darkmachines import read_darkmachines, write_darkmachines
+from lhc_vae.events.observables import hadronic_top_candidates, invariant_mass
+from lhc_vae.events.schema import multiplicities
+from lhc_vae.events.selection import evaluate_selection
+from lhc_vae.mc import detector as det
+from lhc_vae.mc.simulation import generate
+
+MC = yaml.safe_load((ROOT / "conf" / "base" / "parameters_mc.yml").read_text())["mc"]
+DET = MC["detector"]
+
+
+def test_btag_efficiency_matches_the_card():
+    pt = np.array([20.0, 50.0, 100.0, 100.0, 100.0])
+    flavour = np.array([5, 5, 5, 4, 0])
+    eff = det.btag_efficiency(pt, flavour, DET["btag"])
+    expected_b = 0.80 * np.tanh(0.003 * pt[:3]) * 30 / (1 + 0.086 * pt[:3])
+    np.testing.assert_allclose(eff[:3], expected_b)
+    assert eff[3] == pytest.approx(0.20 * np.tanh(0.02 * 100) / (1 + 0.0034 * 100))
+    assert eff[4] == pytest.approx(0.002 + 7.3e-6 * 100)
+
+
+def test_resolutions_and_efficiencies_match_the_card():
+    e = np.array([100.0, 100.0, 100.0])
+    sigma = det.calorimeter_sigma(e, np.array([0.5, 2.0, 4.0]), DET["jet"]["resolution"])
+    assert sigma[0] == pytest.approx(np.sqrt((0.0302 * 100) ** 2 + 0.5205**2 * 100 + 1.59**2))
+    assert sigma[1] == pytest.approx(np.sqrt((0.05 * 100) ** 2 + 0.706**2 * 100))
+    rel = det.tracker_sigma_over_pt(np.array([50.0]), np.array([1.0]), DET["muon"]["resolution"])
+    assert rel[0] == pytest.approx(np.hypot(0.015, 1.5e-4 * 50))
+    eff = det.binned(np.array([0.0, -1.6, 2.6]), **{"edges": DET["electron"]["efficiency"]["eta_edges"], "table": DET["electron"]["efficiency"]["values"]})
+    np.testing.assert_allclose(eff, [0.95, 0.85, 0.0])
+
+
+def test_invariant_mass_of_back_to_back_pair():
+    p = np.array([[50.0, 50.0, 0.0, 0.0]]) + np.array([[50.0, -50.0, 0.0, 0.0]])
+    assert invariant_mass(p)[0] == pytest.approx(100.0)
+
+
+@pytest.fixture(scope="module")
+def ttbar():
+    s = MC["processes"]["ttbar"]["settings"]
+    return generate(400, "ttbar", s, DET, seed=11, n_workers=2, block_size=100, progress=False)
+
+
+@pytest.mark.slow
+def test_ttbar_physics(ttbar, tmp_path):
+    tables, stats = ttbar
+    n = tables.n_events
+    assert n == 400 and stats["events_tried"] >= n
+    assert 0.6 < stats["acceptance"] <= 1.0
+    assert 300 < stats["sigma_pb"] < 800  # LO Pythia8 ttbar at 13 TeV is about 0.5 nb
+    counts = multiplicities(tables.objects, n)
+    jets = counts["n_j"] + counts["n_b"]
+    assert 3.0 < jets.mean() < 7.5  # ttbar: typically 4-6 jets with pT > 20 GeV
+    assert 0.8 < counts["n_b"].mean() < 1.8  # two b quarks, ~60-70 % tagging inside |eta| < 2.5
+    assert 0.15 < (counts[["n_em", "n_ep", "n_mm", "n_mp"]].sum(axis=1) > 0).mean() < 0.6
+    # every written event passes the §3.1 selection, φ in range, E >= pT
+    assert evaluate_selection(tables.objects, n)["passes_selection"].all()
+    assert (tables.objects["phi"].abs() <= np.pi).all() and (tables.objects["e"] >= tables.objects["pt"] * 0.999).all()
+    masses = hadronic_top_candidates(tables.objects, n)
+    assert 130 < np.nanmedian(masses["m_top"]) < 210  # hadronic top peak near 173 GeV
+    # W: the two light jets of events with exactly two of each (mostly the hadronic W)
+    two = np.flatnonzero((counts["n_j"] == 2) & (counts["n_b"] == 2))
+    light = tables.objects[tables.objects["event_index"].isin(two) & (tables.objects["type"] == "j")]
+    from lhc_vae.events.observables import four_momenta
+
+    p4 = four_momenta(light.sort_values("event_index"))
+    m_jj = invariant_mass(p4[0::2] + p4[1::2])
+    assert 55 < np.median(m_jj) < 110
+    # the file re-reads with zero rejects
+    write_darkmachines(tables, tmp_path / "ttbar.csv")
+    parsed = read_darkmachines(tmp_path / "ttbar.csv")
+    assert parsed.n_rejected == 0 and parsed.tables.n_events == n
+
+
+@pytest.mark.slow
+def test_stop_has_more_met_than_ttbar(ttbar, monkeypatch):
+    monkeypatch.chdir(ROOT)  # the SLHA path in the settings is relative to the project root
+    stop, stop_stats = generate(200, "stop_02", MC["processes"]["stop_02"]["settings"], DET, seed=3, n_workers=1, block_size=100, progress=False)
+    assert 1.0 < stop_stats["sigma_pb"] < 20.0  # LO stop pairs at 300 GeV: a few pb
+    assert stop.events["met"].mean() > 1.3 * ttbar[0].events["met"].mean()
+
+
+@pytest.mark.slow
+def test_same_seed_same_file_on_any_number_of_workers(project):
+    common = "mc.n_events=120,mc.block_size=50,seed=5"
+    kedro(project, "run", "--pipeline=mc", "--params", f"{common},mc.n_workers=1")
+    first = (project / "data" / "01_raw" / "pythia" / "ttbar.csv").read_bytes()
+    kedro(project, "run", "--pipeline=mc", "--params", f"{common},mc.n_workers=2")
+    second = (project / "data" / "01_raw" / "pythia" / "ttbar.csv").read_bytes()
+    assert first == second and first.count(b"\n") == 120
+    import json
+
+    stats = json.loads((project / "data" / "01_raw" / "pythia" / "ttbar.mc_stats.json").read_text())
+    assert stats["reread_rejects"] == 0 and stats["events_accepted"] == 120 and stats["n_workers"] == 2
+    plots = sorted(p.name for p in (project / "data" / "08_reporting" / "pythia" / "ttbar" / "mc_validation").iterdir())
+    assert "top_w_masses.png" in plots and "multiplicities_met.png" in plots
