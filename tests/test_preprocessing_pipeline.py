@@ -95,3 +95,19 @@ def test_viz_build_writes_pipeline_json(project):
         "build_primary_tables_node",
     } & names
     assert (project / "build" / "api" / "pipelines" / "preprocessing").is_file()
+
+
+def test_notebook_runs_top_to_bottom_through_the_catalog(project):
+    import nbclient
+    import nbformat
+
+    from conftest import ROOT
+
+    write_darkmachines(make_tables(600, seed=4), project / "data" / "01_raw" / "pythia" / "ttbar.csv")
+    kedro(project, "run", "--pipeline=preprocessing")
+    (project / "notebooks").mkdir()
+    nb = nbformat.read(ROOT / "notebooks" / "data_analysis.ipynb", as_version=4)
+    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(project / "notebooks")}}).execute()
+    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "600 events" in printed
+    assert not [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
