@@ -52,27 +52,29 @@ def binned(values: np.ndarray, edges: list[float], table: list[float]) -> np.nda
     return out
 
 
-def calorimeter_sigma(e: np.ndarray, abs_eta: np.ndarray, blocks: list[dict[str, Any]]) -> np.ndarray:
-    """sigma(E) = sqrt((a E)^2 + b^2 E + c^2) with (a, b, c) of the |eta| block containing the object."""
-    sigma = np.zeros(len(e))
+def _per_eta_block(
+    x: np.ndarray, abs_eta: np.ndarray, blocks: list[dict[str, Any]], formula: Any
+) -> np.ndarray:
+    """formula(x, block) for the objects inside each |eta| block (blocks ordered by eta_max); 0 outside."""
+    out = np.zeros(len(x))
     lo = 0.0
     for block in blocks:
         sel = (abs_eta >= lo) & (abs_eta < block["eta_max"])
-        a, b, c = block["a"], block["b"], block.get("c", 0.0)
-        sigma[sel] = np.sqrt((a * e[sel]) ** 2 + b**2 * e[sel] + c**2)
+        out[sel] = formula(x[sel], block)
         lo = block["eta_max"]
-    return sigma
+    return out
+
+
+def calorimeter_sigma(e: np.ndarray, abs_eta: np.ndarray, blocks: list[dict[str, Any]]) -> np.ndarray:
+    """sigma(E) = sqrt((a E)^2 + b^2 E + c^2) with (a, b, c) of the |eta| block containing the object."""
+    return _per_eta_block(
+        e, abs_eta, blocks, lambda x, k: np.sqrt((k["a"] * x) ** 2 + k["b"] ** 2 * x + k.get("c", 0.0) ** 2)
+    )
 
 
 def tracker_sigma_over_pt(pt: np.ndarray, abs_eta: np.ndarray, blocks: list[dict[str, Any]]) -> np.ndarray:
     """sigma(pT)/pT = sqrt(a^2 + (b pT)^2) with (a, b) of the |eta| block containing the object."""
-    rel = np.zeros(len(pt))
-    lo = 0.0
-    for block in blocks:
-        sel = (abs_eta >= lo) & (abs_eta < block["eta_max"])
-        rel[sel] = np.hypot(block["a"], block["b"] * pt[sel])
-        lo = block["eta_max"]
-    return rel
+    return _per_eta_block(pt, abs_eta, blocks, lambda x, k: np.hypot(k["a"], k["b"] * x))
 
 
 def smear_energy(e: np.ndarray, sigma: np.ndarray, rng: np.random.Generator) -> np.ndarray:
