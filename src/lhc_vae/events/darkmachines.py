@@ -353,8 +353,8 @@ def write_darkmachines(tables: EventTables, path: str | os.PathLike, chunk_event
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(tmp, "wt", encoding="utf-8", newline="\n") as handle:
             ev_index = tables.objects["event_index"].to_numpy()
-            bounds = np.searchsorted(np.sort(ev_index), np.arange(0, n + chunk_events, chunk_events))
             order = np.argsort(ev_index, kind="stable")
+            bounds = np.searchsorted(ev_index[order], np.arange(0, n + chunk_events, chunk_events))
             for k, start in enumerate(range(0, n, chunk_events)):
                 stop = min(start + chunk_events, n)
                 objs = tables.objects.iloc[order[bounds[k] : bounds[k + 1]]]

@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from lhc_vae.datasets import DarkMachinesFile  # noqa: E402
+from lhc_vae.events.darkmachines import ParsedFile  # noqa: E402
 from lhc_vae.events.observables import hadronic_top_candidates  # noqa: E402
 from lhc_vae.events.schema import COUNT_COLUMNS, SYMBOLS, EventTables, multiplicities  # noqa: E402
 from lhc_vae.mc.simulation import generate  # noqa: E402
@@ -41,9 +42,13 @@ def _hist(ax: Any, values: np.ndarray, bins: Any, label: str, xlabel: str, log: 
         ax.set_yscale("log")
 
 
-def validation_plots(sample: DarkMachinesFile, process: str) -> dict[str, Any]:
+def reread_sample(sample: DarkMachinesFile) -> ParsedFile:
+    """Read the written file back with the project's reader (every line must parse)."""
+    return sample.read()
+
+
+def validation_plots(parsed: ParsedFile, process: str) -> dict[str, Any]:
     """Multiplicities, leading-object features, MET and the top/W peaks of a generated sample."""
-    parsed = sample.read()
     tables = parsed.tables
     n = tables.n_events
     objects = tables.objects
@@ -82,9 +87,8 @@ def validation_plots(sample: DarkMachinesFile, process: str) -> dict[str, Any]:
     return figures
 
 
-def summarise_sample(sample: DarkMachinesFile, stats: dict[str, Any]) -> dict[str, Any]:
-    """Re-read the written file (every line must parse) and record physics summaries."""
-    parsed = sample.read()
+def summarise_sample(parsed: ParsedFile, stats: dict[str, Any]) -> dict[str, Any]:
+    """Run statistics plus what the re-read file shows: rejects (must be 0) and physics summaries."""
     tables = parsed.tables
     n = tables.n_events
     counts = multiplicities(tables.objects, n)
