@@ -9,6 +9,7 @@ STAMP := $(VENV)/.installed
 export KEDRO_DISABLE_TELEMETRY := 1
 export DO_NOT_TRACK := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
+export ARROW_DEFAULT_MEMORY_POOL := jemalloc
 
 .PHONY: install run test bench viz clean
 
