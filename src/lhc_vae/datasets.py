@@ -192,11 +192,64 @@ class CSVDataset(_FileDataset):
             data.to_csv(tmp, index=False)
 
 
+class KerasModelDataset(AbstractDataset):
+    """A Keras model as a ``.keras`` file (Keras 3), saved atomically, loaded uncompiled.
+
+    A missing file raises one sentence naming the file and the command that trains the model.
+    """
+
+    def __init__(self, filepath: str, missing_hint: str = "", metadata: dict | None = None) -> None:
+        self._filepath = Path(filepath)
+        self._missing_hint = missing_hint
+        self.metadata = metadata
+
+    def load(self) -> Any:
+        import keras
+
+        import lhc_vae.models.variators  # noqa: F401  (registers the project's layers)
+
+        if not self._filepath.is_file():
+            raise DatasetError(f"{self._filepath} does not exist; {self._missing_hint or 'train the model first'}.")
+        return keras.saving.load_model(self._filepath, compile=False)
+
+    def save(self, data: Any) -> None:
+        target = self._filepath
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.stem}.tmp.keras")
+        data.save(tmp)
+        tmp.replace(target)
+
+    def _exists(self) -> bool:
+        return self._filepath.is_file()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath)}
+
+
+class PickleDataset(_FileDataset):
+    """A Python object (fitted latent priors) as a pickle, written atomically."""
+
+    def load(self) -> Any:
+        import pickle
+
+        self._check_exists()
+        with open(self._filepath, "rb") as handle:
+            return pickle.load(handle)
+
+    def save(self, data: Any) -> None:
+        import pickle
+
+        with atomic_path(self._filepath) as tmp, open(tmp, "wb") as handle:
+            pickle.dump(data, handle, protocol=pickle.HIGHEST_PROTOCOL)
+
+
 __all__ = [
     "CSVDataset",
     "DarkMachinesDataset",
     "DarkMachinesFile",
     "JSONDataset",
+    "KerasModelDataset",
+    "PickleDataset",
     "ParquetTableDataset",
     "ParsedChunk",
 ]

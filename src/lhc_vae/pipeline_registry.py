@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
-from lhc_vae.pipelines import mc, preprocessing
+from lhc_vae.pipelines import mc, preprocessing, vae
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -12,5 +12,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         "mc": mc.create_pipeline(),
         "preprocessing": preprocessing.create_pipeline(),
     }
+    for experiment in ("baseline", "exp3"):
+        pipelines.update(vae.create_pipelines(experiment))
     pipelines["__default__"] = pipelines["preprocessing"]
     return pipelines

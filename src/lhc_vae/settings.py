@@ -2,6 +2,8 @@
 
 from kedro.config import OmegaConfigLoader
 
+from lhc_vae.tags import prior_tag, value_tag
+
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
@@ -10,4 +12,6 @@ CONFIG_LOADER_ARGS = {
         "globals": ["globals.yml"],
         "parameters": ["parameters*", "parameters*/**", "**/parameters*"],
     },
+    # Run directories: beta_${tag:1.5} -> beta_1p5; ${prior:bgmm,50} -> prior_bgmm50.
+    "custom_resolvers": {"tag": value_tag, "prior": prior_tag},
 }

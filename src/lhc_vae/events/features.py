@@ -75,7 +75,7 @@ class FeatureScaler:
             obj[symbol] = {f: Standardizer.fit(sel[f].to_numpy(), f in LOG_FEATURES) for f in OBJECT_FEATURES}
         return cls(ev, obj, counts)
 
-    def _map_objects(self, objects: pd.DataFrame, inverse: bool) -> pd.DataFrame:
+    def _map_objects(self, objects: pd.DataFrame, inverse: bool, wrap: bool = True) -> pd.DataFrame:
         out = objects.copy()
         codes = objects["type"].cat.codes.to_numpy()
         for feature in OBJECT_FEATURES:
@@ -85,16 +85,16 @@ class FeatureScaler:
                 sel = codes == code
                 s = self.objects[symbol][feature]
                 result[sel] = s.inverse(values[sel]) if inverse else s.forward(values[sel])
-            out[feature] = (wrap_phi(result) if inverse and feature in ANGLES else result).astype(np.float32)
+            out[feature] = (wrap_phi(result) if inverse and wrap and feature in ANGLES else result).astype(np.float32)
         return out
 
     def transform_objects(self, objects: pd.DataFrame) -> pd.DataFrame:
         """GeV objects -> standardised features (same columns, same rows)."""
         return self._map_objects(objects, inverse=False)
 
-    def inverse_objects(self, objects: pd.DataFrame) -> pd.DataFrame:
-        """Standardised features -> GeV objects, phi wrapped to [-pi, pi]."""
-        return self._map_objects(objects, inverse=True)
+    def inverse_objects(self, objects: pd.DataFrame, wrap: bool = True) -> pd.DataFrame:
+        """Standardised features -> GeV objects, phi wrapped to [-pi, pi] unless ``wrap`` is off."""
+        return self._map_objects(objects, inverse=True, wrap=wrap)
 
     def transform_events(self, events: pd.DataFrame) -> pd.DataFrame:
         out = events.copy()
@@ -102,11 +102,11 @@ class FeatureScaler:
             out[f] = s.forward(events[f].to_numpy())
         return out
 
-    def inverse_events(self, events: pd.DataFrame) -> pd.DataFrame:
+    def inverse_events(self, events: pd.DataFrame, wrap: bool = True) -> pd.DataFrame:
         out = events.copy()
         for f, s in self.events.items():
             values = s.inverse(events[f].to_numpy())
-            out[f] = wrap_phi(values) if f in ANGLES else values
+            out[f] = wrap_phi(values) if wrap and f in ANGLES else values
         return out
 
     def to_dict(self) -> dict[str, Any]:

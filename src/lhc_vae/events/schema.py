@@ -96,3 +96,25 @@ def multiplicities(objects: pd.DataFrame, n_events: int) -> pd.DataFrame:
     counts = np.zeros((n_events, len(SYMBOLS)), dtype=np.int16)
     np.add.at(counts, (objects["event_index"].to_numpy(), objects["type"].cat.codes.to_numpy()), 1)
     return pd.DataFrame(counts, columns=[COUNT_COLUMNS[s] for s in SYMBOLS])
+
+
+def primary_tables(tables: EventTables) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The events and objects tables in their stored form.
+
+    Events gain ``event_index`` (the row), one ``n_<symbol>`` count per type and ``n_objects``;
+    objects gain ``position``, the pT rank within their type.
+    """
+    n = tables.n_events
+    counts = multiplicities(tables.objects, n)
+    events = pd.concat(
+        [
+            pd.DataFrame({"event_index": np.arange(n, dtype=np.int64)}),
+            tables.events.reset_index(drop=True),
+            counts,
+            pd.DataFrame({"n_objects": counts.sum(axis=1).astype(np.int16)}),
+        ],
+        axis=1,
+    )
+    objects = tables.objects[["event_index", "type", *OBJECT_FEATURES]]
+    objects.insert(1, "position", object_positions(tables.objects))
+    return events, objects

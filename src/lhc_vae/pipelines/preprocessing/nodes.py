@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from lhc_vae.datasets import DarkMachinesFile
 from lhc_vae.events.darkmachines import concat_chunks
 from lhc_vae.events.features import FeatureScaler
-from lhc_vae.events.schema import COUNT_COLUMNS, multiplicities, object_positions
+from lhc_vae.events.schema import COUNT_COLUMNS, EventTables, primary_tables
 from lhc_vae.events.selection import evaluate_selection
 from lhc_vae.events.split import SPLITS, split_events
 
@@ -76,20 +76,10 @@ def build_primary_tables(
     check_reject_fraction(parse_stats, rejects, float(params["max_reject_fraction"]))
     n = len(events)
     selection = evaluate_selection(objects, n)
-    counts = multiplicities(objects, n)
-    primary_events = pd.concat(
-        [
-            pd.DataFrame({"event_index": np.arange(n, dtype=np.int64)}),
-            events.reset_index(drop=True),
-            counts,
-            pd.DataFrame({"n_objects": counts.sum(axis=1).astype(np.int16)}),
-            selection,
-        ],
-        axis=1,
-    )
+    primary_events, primary_objects = primary_tables(EventTables(events, objects))
+    primary_events = pd.concat([primary_events, selection], axis=1)
     primary_events["split"] = split_events(n, params["split"]["fractions"], int(seed))
-    primary_objects = objects[["event_index", "type", "e", "pt", "eta", "phi"]]
-    primary_objects.insert(1, "position", object_positions(objects))
+    counts = primary_events[list(COUNT_COLUMNS.values())]
     report = {
         **parse_stats,
         "n_events": n,

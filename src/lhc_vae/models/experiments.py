@@ -1,0 +1,51 @@
+"""The single-model experiments: which layout, architecture, variator and losses each uses.
+
+Experiments I and II (multi-model) reuse the same pieces with their own entries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+
+from lhc_vae.models import architectures as arch
+from lhc_vae.models.layouts import JetsLayout, WholeEventLayout
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    variator: str  # "alpha" or "beta"
+    layout: Any
+    encoder: Callable[..., keras.Model]
+    decoder: Callable[..., keras.Model]
+    losses: dict[str, str] = field(default_factory=dict)
+
+
+def _exp3_losses(layout: JetsLayout) -> dict[str, str]:
+    return {"met": "mse", **{name: "mse" for name, _, _ in layout.slots}, "mask": "binary_crossentropy"}
+
+
+EXPERIMENTS: dict[str, Experiment] = {
+    # Thesis §7.3: one alpha-VAE over the whole event; CCE for types, MSE for features and MET.
+    "baseline": Experiment(
+        "baseline",
+        "alpha",
+        WholeEventLayout(19),
+        arch.baseline_encoder,
+        arch.baseline_decoder,
+        {"met": "mse", "types": "categorical_crossentropy", "features": "mse"},
+    ),
+    # Thesis §7.6: one beta-VAE on events with <= 4 jets and <= 2 b-jets; BCE mask + MSE features.
+    "exp3": Experiment("exp3", "beta", JetsLayout(4, 2), arch.exp3_encoder, arch.exp3_decoder, _exp3_losses(JetsLayout(4, 2))),
+}
+
+
+def get_experiment(name: str) -> Experiment:
+    try:
+        return EXPERIMENTS[name]
+    except KeyError:
+        raise KeyError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}") from None

@@ -1,0 +1,5 @@
+"""Single-model VAE experiments (baseline, experiment III) as Kedro pipelines."""
+
+from lhc_vae.pipelines.vae.pipeline import create_pipelines
+
+__all__ = ["create_pipelines"]

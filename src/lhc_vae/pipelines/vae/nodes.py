@@ -1,0 +1,192 @@
+"""Nodes shared by the single-model VAE experiments (baseline, experiment III; issue #5).
+
+Each node is a thin function of tables and parameters; the model maths lives in
+:mod:`lhc_vae.models`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from lhc_vae.events.features import FeatureScaler  # noqa: E402
+from lhc_vae.events.schema import EventTables, primary_tables  # noqa: E402
+from lhc_vae.events.selection import evaluate_selection  # noqa: E402
+from lhc_vae.tags import run_tag  # noqa: E402
+from lhc_vae.models import priors  # noqa: E402
+from lhc_vae.models.experiments import Experiment, get_experiment  # noqa: E402
+from lhc_vae.models.generation import generate  # noqa: E402
+from lhc_vae.models.vae import assemble, compile_vae, encode, train  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+
+def _split_arrays(exp: Experiment, events: pd.DataFrame, objects: pd.DataFrame, split: str) -> dict[str, np.ndarray]:
+    ev = events[(events["split"] == split).to_numpy() & exp.layout.select(events)]
+    obj = objects[objects["event_index"].isin(ev["event_index"])]
+    return exp.layout.to_arrays(ev, obj)
+
+
+def train_vae(
+    model_events: pd.DataFrame,
+    model_objects: pd.DataFrame,
+    alpha: float,
+    beta: float,
+    seed: int,
+    process: str,
+    params: dict[str, Any],
+) -> tuple[keras.Model, keras.Model, dict[str, Any]]:
+    """Train the experiment's VAE on the training split (validation split for monitoring)."""
+    exp = get_experiment(params["experiment"])
+    keras.utils.set_random_seed(int(seed))
+    train_arrays = _split_arrays(exp, model_events, model_objects, "train")
+    val_arrays = _split_arrays(exp, model_events, model_objects, "validation")
+    n_train = len(train_arrays["met"])
+    if n_train == 0:
+        raise ValueError(f"{exp.name}: no training events pass the experiment's event filter")
+    latent = int(params["latent_dim"])
+    encoder = exp.encoder(exp.layout, latent)
+    decoder = exp.decoder(exp.layout, latent)
+    model = assemble(encoder, decoder, exp.variator, alpha=float(alpha), seed=int(seed))
+    use_beta = float(beta) if exp.variator == "beta" else None
+    compile_vae(model, exp.losses, use_beta, float(params["learning_rate"]))
+    tag = run_tag(exp.variator, alpha if exp.variator == "alpha" else beta)
+    backup = Path(params["backup_dir"]) / process / exp.name / tag
+    log.info("%s %s: training on %d events (%d validation), %d epochs", exp.name, tag, n_train, len(val_arrays["met"]), params["epochs"])
+    start = time.perf_counter()
+    history = train(
+        model,
+        train_arrays,
+        val_arrays if len(val_arrays["met"]) else None,
+        use_beta,
+        epochs=int(params["epochs"]),
+        batch_size=int(params["batch_size"]),
+        backup_dir=backup,
+        reduce_lr=params.get("reduce_lr"),
+    )
+    info = {
+        "experiment": exp.name,
+        "variator": exp.variator,
+        "alpha": float(alpha) if exp.variator == "alpha" else None,
+        "beta": use_beta,
+        "seed": int(seed),
+        "n_train_events": n_train,
+        "n_validation_events": len(val_arrays["met"]),
+        "fraction_of_training_split_used": n_train / max(int((model_events["split"] == "train").sum()), 1),
+        "encoder_params": encoder.count_params(),
+        "decoder_params": decoder.count_params(),
+        "epochs": len(history.get("loss", [])),
+        "train_seconds": time.perf_counter() - start,
+        "history": history,
+    }
+    return encoder, decoder, info
+
+
+def plot_history(info: dict[str, Any]) -> plt.Figure:
+    """Loss curves (total and per output, train and validation)."""
+    history = info["history"]
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for key, values in history.items():
+        if key.endswith("loss") and key != "learning_rate":
+            style = "--" if key.startswith("val_") else "-"
+            ax.plot(np.arange(1, len(values) + 1), values, style, label=key, lw=2 if key in ("loss", "val_loss") else 1)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_yscale("log")
+    ax.set_title(f"{info['experiment']} ({info['variator']}-VAE)")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def fit_latent_prior(
+    encoder: keras.Model,
+    model_events: pd.DataFrame,
+    model_objects: pd.DataFrame,
+    latent_prior: str,
+    bgmm_components: int,
+    seed: int,
+    params: dict[str, Any],
+) -> dict[str, Any]:
+    """The generation prior: N(0,1), a BGMM on training encodings, or validation encodings (alpha).
+
+    Truth-perturbation uses the *validation* split so the test split stays untouched for evaluation.
+    """
+    exp = get_experiment(params["experiment"])
+    kind = priors.resolve_prior(latent_prior, exp.variator)
+    prior: dict[str, Any] = {"kind": kind, "latent_dim": int(params["latent_dim"])}
+    if kind == "bgmm":
+        z = encode(encoder, _split_arrays(exp, model_events, model_objects, "train"))["z_mean"]
+        prior["model"] = priors.fit_bgmm(z, int(bgmm_components), int(seed))
+        prior["components"] = int(bgmm_components)
+    elif kind == "truth":
+        prior["encodings"] = encode(encoder, _split_arrays(exp, model_events, model_objects, "validation"))["z_mean"]
+    return prior
+
+
+def _sample(prior: dict[str, Any], n: int, alpha: float, seed: int) -> np.ndarray:
+    if prior["kind"] == "normal":
+        return priors.sample_normal(n, prior["latent_dim"], seed)
+    if prior["kind"] == "bgmm":
+        return priors.sample_bgmm(prior["model"], n, seed)
+    return priors.perturb_truth(prior["encodings"], n, float(alpha), seed)[0]
+
+
+def generate_events(
+    decoder: keras.Model,
+    prior: dict[str, Any],
+    scaler: dict[str, Any],
+    n_generate: int,
+    alpha: float,
+    seed: int,
+    process: str,
+    params: dict[str, Any],
+) -> tuple[pd.DataFrame, pd.DataFrame, EventTables, dict[str, Any]]:
+    """Generate ``n_generate`` events: prior sample -> decoder (large batches) -> GeV tables."""
+    exp = get_experiment(params["experiment"])
+    fs = FeatureScaler.from_dict(scaler)
+    batch = int(params.get("generation_batch", 65536))
+    n = int(n_generate)
+
+    def run(count: int, s: int) -> tuple[EventTables, dict[str, int]]:
+        return generate(decoder, _sample(prior, count, alpha, s), exp.layout, fs, process, batch)
+
+    run(1000, seed + 1)  # warm-up (graph tracing), not timed
+    t0 = time.perf_counter()
+    run(1000, seed + 2)
+    t_1k = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    tables, corrections = run(n, seed)
+    t_all = time.perf_counter() - t0
+    selection = evaluate_selection(tables.objects, n)
+    events, objects = primary_tables(tables)
+    events = pd.concat([events, selection], axis=1)
+    stats = {
+        "experiment": exp.name,
+        "variator": exp.variator,
+        "latent_prior": prior["kind"],
+        "from_noise": prior["kind"] != "truth",
+        "note": "alpha-VAE truth perturbation: each event starts from a real validation event"
+        if prior["kind"] == "truth"
+        else "generated from the latent prior only",
+        "n_generated": n,
+        "seed": int(seed),
+        "ms_per_event_t1k": 1e3 * t_1k / 1000,  # thesis eq. 6.7, full chain incl. inverse transform
+        "ms_per_event_steady": 1e3 * t_all / n,
+        "events_per_second_steady": n / t_all,
+        "corrections": corrections,
+        "invalid_event_rate_percent": float(100.0 * (1.0 - selection["passes_selection"].mean())),  # eq. 6.6
+        "mean_objects_per_event": float(events["n_objects"].mean()),
+    }
+    log.info("%s: %d events at %.4f ms/event (steady), IER %.2f %%", exp.name, n, stats["ms_per_event_steady"], stats["invalid_event_rate_percent"])
+    return events, objects, tables, stats

@@ -1,0 +1,98 @@
+"""Pipeline factory of the single-model VAE experiments: train, generate, sweep.
+
+For an experiment ``E`` with variator ``v`` (alpha or beta):
+
+* ``E``          : train -> loss plot -> latent prior -> generation, namespace ``E.v``;
+* ``E_generate`` : latent prior -> generation from the saved models (no retraining);
+* ``E_sweep``    : the training + generation pipeline once per grid value, namespaces
+  ``E_sweep.v_<value>``, which kedro-viz shows as one group.
+
+``alpha``, ``beta``, ``seed``, ``process``, ``latent_prior``, ``bgmm_components`` and ``n_generate``
+stay global parameters, so ``--params beta=1.5`` reaches them; the experiment's own settings are
+``params:E`` (override as ``--params E.epochs=2``).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from kedro.pipeline import Node, Pipeline, pipeline
+
+from lhc_vae.models.experiments import get_experiment
+from lhc_vae.pipelines.vae.nodes import fit_latent_prior, generate_events, plot_history, train_vae
+from lhc_vae.tags import run_tag
+
+GLOBAL_PARAMS = ("alpha", "beta", "seed", "process", "latent_prior", "bgmm_components", "n_generate")
+SHARED_INPUTS = {"model_input_events", "model_input_objects", "feature_scaler"}
+
+#: Grids of thesis §7.3.3 (alpha), §7.5.3 and §7.6.3 (beta).
+SWEEPS: dict[str, tuple[float, ...]] = {
+    "baseline": (0.1, 0.2, 0.3, 0.4),
+    "exp3": (0.5, 0.7, 1.0, 1.2, 1.5, 2.0),
+}
+
+
+def constant(value: float) -> float:
+    """A sweep's fixed alpha or beta, as a node output."""
+    return value
+
+
+def _train(alpha_input: str, beta_input: str) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                train_vae,
+                inputs=["model_input_events", "model_input_objects", alpha_input, beta_input, "params:seed", "params:process", "params:vae"],
+                outputs=["encoder", "decoder", "training"],
+                name="train_vae",
+            ),
+            Node(plot_history, inputs="training", outputs="loss_plot", name="plot_history"),
+        ]
+    )
+
+
+def _generate(alpha_input: str) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                fit_latent_prior,
+                inputs=["encoder", "model_input_events", "model_input_objects", "params:latent_prior", "params:bgmm_components", "params:seed", "params:vae"],
+                outputs="prior",
+                name="fit_latent_prior",
+            ),
+            Node(
+                generate_events,
+                inputs=["decoder", "prior", "feature_scaler", "params:n_generate", alpha_input, "params:seed", "params:process", "params:vae"],
+                outputs=["generated_events", "generated_objects", "generated_dm", "generation_stats"],
+                name="generate_events",
+            ),
+        ]
+    )
+
+
+def _namespaced(p: Pipeline, namespace: str, experiment: str) -> Pipeline:
+    used = p.inputs()
+    params = {f"params:{g}": f"params:{g}" for g in GLOBAL_PARAMS if f"params:{g}" in used}
+    params["params:vae"] = f"params:{experiment}"
+    return pipeline(p, namespace=namespace, inputs=SHARED_INPUTS & used, parameters=params)
+
+
+def create_pipelines(experiment: str) -> dict[str, Pipeline]:
+    """``{E: ..., E_generate: ..., E_sweep: ...}`` for one experiment."""
+    variator = get_experiment(experiment).variator
+    namespace = f"{experiment}.{variator}"
+    train = _train("params:alpha", "params:beta")
+    gen = _generate("params:alpha")
+    pipes = {
+        experiment: _namespaced(train + gen, namespace, experiment),
+        f"{experiment}_generate": _namespaced(gen, namespace, experiment),
+    }
+    sweep = Pipeline([])
+    for value in SWEEPS[experiment]:
+        const = Pipeline([Node(partial(constant, value), inputs=None, outputs="sweep_value", name="sweep_value")])
+        alpha_input = "sweep_value" if variator == "alpha" else "params:alpha"
+        beta_input = "sweep_value" if variator == "beta" else "params:beta"
+        body = const + _train(alpha_input, beta_input) + _generate(alpha_input)
+        sweep += _namespaced(body, f"{experiment}_sweep.{run_tag(variator, value)}", experiment)
+    pipes[f"{experiment}_sweep"] = sweep
+    return pipes

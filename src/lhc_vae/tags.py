@@ -1,0 +1,34 @@
+"""Names of run directories, shared by the catalog (OmegaConf resolvers) and the nodes.
+
+Kept free of heavy imports: ``settings.py`` registers these as resolvers at start-up.
+"""
+
+from __future__ import annotations
+
+PRIORS = ("normal", "bgmm", "truth")
+
+
+def run_tag(variator: str, value: float) -> str:
+    """``alpha_0p2`` / ``beta_1p5``: no dots, so the tag also works as a Kedro namespace."""
+    return f"{variator}_{value_tag(value)}"
+
+
+def resolve_prior(latent_prior: str, variator: str) -> str:
+    """``auto`` means ``truth`` for alpha-VAEs and ``normal`` for beta-VAEs (as in the thesis)."""
+    if latent_prior == "auto":
+        return "truth" if variator == "alpha" else "normal"
+    if latent_prior not in PRIORS:
+        raise ValueError(f"latent_prior must be one of auto, {', '.join(PRIORS)}; got {latent_prior!r}")
+    return latent_prior
+
+
+def value_tag(value: float) -> str:
+    """1.5 -> ``1p5``."""
+    return format(float(value), "g").replace(".", "p")
+
+
+def prior_tag(latent_prior: str, bgmm_components: int) -> str:
+    """``prior_auto``, ``prior_normal``, ``prior_truth`` or ``prior_bgmm50``: a run's generation directory."""
+    if latent_prior != "auto":
+        resolve_prior(latent_prior, "beta")
+    return f"prior_bgmm{int(bgmm_components)}" if latent_prior == "bgmm" else f"prior_{latent_prior}"

@@ -1,0 +1,147 @@
+"""VAE core: variators, architectures, layouts, priors, training and generation (issue #5)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from lhc_vae.benchmarks.synthetic import make_tables  # noqa: E402
+from lhc_vae.events.features import FeatureScaler  # noqa: E402
+from lhc_vae.events.schema import primary_tables  # noqa: E402
+from lhc_vae.models import priors  # noqa: E402
+from lhc_vae.models.architectures import baseline_decoder, baseline_encoder, exp3_decoder, exp3_encoder  # noqa: E402
+from lhc_vae.models.experiments import get_experiment  # noqa: E402
+from lhc_vae.models.generation import generate  # noqa: E402
+from lhc_vae.models.layouts import JetsLayout, WholeEventLayout  # noqa: E402
+from lhc_vae.models.vae import assemble, compile_vae, train  # noqa: E402
+from lhc_vae.models.variators import AlphaVariator, BetaVariator, kl_divergence  # noqa: E402
+
+
+def dense(i: int, o: int) -> int:
+    return i * o + o
+
+
+def test_alpha_variator_noise_has_std_alpha():
+    layer = AlphaVariator(0.3, seed=1)
+    z = np.zeros((20000, 8), dtype=np.float32)
+    noisy = np.asarray(layer(z, training=True))
+    assert noisy.std() == pytest.approx(0.3, rel=0.02)
+    assert abs(noisy.mean()) < 0.01
+    np.testing.assert_array_equal(np.asarray(layer(z + 1.0, training=False)), z + 1.0)
+
+
+def test_kl_divergence_matches_hand_computation():
+    mu = np.array([[1.0, 0.0]], dtype=np.float32)
+    log_var = np.array([[0.0, np.log(4.0)]], dtype=np.float32)
+    # KL = -1/2 sum(1 + log var - mu^2 - var) = -1/2 [(1 + 0 - 1 - 1) + (1 + ln 4 - 0 - 4)]
+    expected = -0.5 * ((1 + 0 - 1 - 1) + (1 + np.log(4.0) - 0 - 4))
+    assert float(np.asarray(kl_divergence(mu, log_var))[0]) == pytest.approx(expected, rel=1e-6)
+    z, kl = BetaVariator(seed=2)(np.zeros((20000, 2), np.float32), np.full((20000, 2), np.log(4.0), np.float32), training=True)
+    assert np.asarray(z).std(axis=0) == pytest.approx([2.0, 2.0], rel=0.03)
+    assert np.asarray(kl).mean() == pytest.approx(-0.5 * 2 * (1 + np.log(4.0) - 4), rel=1e-5)
+
+
+def test_exp3_parameter_counts_follow_the_thesis_layer_sizes():
+    layout = JetsLayout()
+    enc, dec = exp3_encoder(layout, 128), exp3_decoder(layout, 128)
+    met = dense(2, 128) + dense(128, 64)
+    particle = dense(4, 256) + dense(256, 128)
+    joint_in = 64 + 6 * 128 + 6
+    joint = dense(joint_in, 512) + dense(512, 512) + dense(512, 256) + dense(256, 256) + dense(256, 128)
+    assert enc.count_params() == met + 6 * particle + joint + 2 * dense(128, 128) == 1_168_960
+    trunk = dense(128, 256) + dense(256, 256) + dense(256, 512) + dense(512, 512)
+    heads = dense(512, 64) + dense(64, 2) + 6 * (dense(512, 64) + dense(64, 4)) + dense(512, 64) + dense(64, 6)
+    assert dec.count_params() == trunk + heads
+    assert dec.output["mask"].shape[-1] == 6  # six presence entries (the thesis text says 2)
+
+
+def test_baseline_parameter_counts_follow_the_thesis_layer_sizes():
+    layout = WholeEventLayout(19)
+    latent = 160
+    enc, dec = baseline_encoder(layout, latent), baseline_decoder(layout, latent)
+    branches = sum(dense(n, 512) + dense(512, 512) for n in (2, 19 * 8, 19 * 4))
+    joint = dense(3 * 512, 512) + dense(512, 512) + dense(512, 2 * latent) + 4 * 2 * latent + 2 * dense(2 * latent, latent)
+    assert enc.count_params() == branches + joint
+    heads = sum(dense(512, 512) + dense(512, n) for n in (2, 19 * 8, 19 * 4))
+    assert dec.count_params() == dense(latent, 512) + dense(512, 512) + heads
+
+
+def _model_tables(n: int, seed: int):
+    tables = make_tables(n, seed=seed)
+    events, objects = primary_tables(tables)
+    events["split"] = np.where(np.arange(n) % 10 < 8, "train", "validation")
+    scaler = FeatureScaler.fit(events, objects)
+    return events, objects, scaler, scaler.transform_events(events), scaler.transform_objects(objects)
+
+
+def test_layouts_round_trip_events():
+    events, objects, _, mev, mobj = _model_tables(400, seed=3)
+    for layout in (JetsLayout(), WholeEventLayout(19)):
+        ev = mev[layout.select(mev)]
+        obj = mobj[mobj["event_index"].isin(ev["event_index"])]
+        arrays = layout.to_arrays(ev, obj)
+        back_events, back_objects = layout.from_arrays(arrays)
+        np.testing.assert_allclose(back_events["met"], ev["met"], rtol=1e-6)
+        want = obj.assign(event_index=pd.Series(np.arange(len(ev)), index=ev["event_index"]).reindex(obj["event_index"]).to_numpy())
+        key = ["event_index", "type", "pt"]
+        a = want.sort_values(key).reset_index(drop=True)
+        b = back_objects.sort_values(key).reset_index(drop=True)
+        assert len(a) == len(b) > 0
+        assert a["type"].astype(str).tolist() == b["type"].astype(str).tolist()
+        for f in ("e", "pt", "eta", "phi"):
+            np.testing.assert_allclose(b[f], a[f], rtol=1e-6, atol=1e-6)
+    assert JetsLayout().select(events).sum() < len(events)  # events with leptons/photons are left out
+
+
+def test_short_training_lowers_the_loss_and_generation_is_reproducible(tmp_path):
+    _, _, scaler, mev, mobj = _model_tables(1500, seed=4)
+    exp = get_experiment("exp3")
+    keras.utils.set_random_seed(0)
+    ev = mev[exp.layout.select(mev)]
+    arrays = exp.layout.to_arrays(ev, mobj[mobj["event_index"].isin(ev["event_index"])])
+    enc, dec = exp.encoder(exp.layout, 16), exp.decoder(exp.layout, 16)
+    model = assemble(enc, dec, "beta", seed=0)
+    compile_vae(model, exp.losses, beta=1.0, learning_rate=1e-3)
+    history = train(model, arrays, None, 1.0, epochs=5, batch_size=64, backup_dir=tmp_path / "bk", verbose=0)
+    assert history["loss"][-1] < 0.95 * history["loss"][0]
+    assert history["loss"][-1] == min(history["loss"])
+    assert not (tmp_path / "bk").exists() or not any((tmp_path / "bk").iterdir())  # backup removed after success
+
+    z = priors.sample_normal(3000, 16, seed=9)
+    a, counts_a = generate(dec, z, exp.layout, scaler, "ttbar")
+    b, _ = generate(dec, priors.sample_normal(3000, 16, seed=9), exp.layout, scaler, "ttbar")
+    pd.testing.assert_frame_equal(a.objects, b.objects)
+    pd.testing.assert_frame_equal(a.events, b.events)
+    assert list(a.events.columns[:5]) == ["event_id", "process_id", "weight", "met", "met_phi"]
+    assert set(a.objects["type"].astype(str)) <= {"j", "b"}
+    assert (a.objects["phi"].abs() <= np.pi).all() and (a.events["met_phi"].abs() <= np.pi).all()
+    assert (a.objects["e"] >= a.objects["pt"]).all() and (a.objects["pt"] > 0).all()
+    assert a.objects.groupby("event_index").size().max() <= 6
+    assert set(counts_a) == {"phi_wrapped", "met_phi_wrapped", "e_raised_to_pt"}
+
+
+def test_bgmm_prior_samples_from_the_fitted_mixture():
+    rng = np.random.default_rng(0)
+    data = np.concatenate([rng.normal([-3, 0], 0.5, (3000, 2)), rng.normal([3, 0], 0.5, (7000, 2))])
+    model = priors.fit_bgmm(data, n_components=5, seed=1)
+    z = priors.sample_bgmm(model, 20000, seed=2)
+    assert z.shape == (20000, 2)
+    right = z[:, 0] > 0
+    assert right.mean() == pytest.approx(0.7, abs=0.02)
+    assert z[right, 0].mean() == pytest.approx(3.0, abs=0.05)
+    assert z[~right, 0].mean() == pytest.approx(-3.0, abs=0.05)
+    assert z[right, 0].std() == pytest.approx(0.5, rel=0.1)
+    np.testing.assert_array_equal(z, priors.sample_bgmm(model, 20000, seed=2))
+
+
+def test_truth_prior_and_resolution():
+    enc = np.arange(20, dtype=float).reshape(10, 2)
+    z, rows = priors.perturb_truth(enc, 10, alpha=0.0, seed=1)
+    np.testing.assert_array_equal(z, enc[rows])
+    assert sorted(rows) == list(range(10))
+    assert priors.resolve_prior("auto", "alpha") == "truth" and priors.resolve_prior("auto", "beta") == "normal"
+    with pytest.raises(ValueError, match="latent_prior must be one of"):
+        priors.resolve_prior("flow", "beta")
