@@ -16,9 +16,14 @@ pytestmark = pytest.mark.slow
 
 def test_sweeps_are_namespaced_groups():
     pipes = register_pipelines()
-    for name, values in (("exp3_sweep", ["0p5", "0p7", "1", "1p2", "1p5", "2"]), ("baseline_sweep", ["0p1", "0p2", "0p3", "0p4"])):
+    for name, values in (
+        ("exp3_sweep", ["0p5", "0p7", "1", "1p2", "1p5", "2"]),
+        ("baseline_sweep", ["0p1", "0p2", "0p3", "0p4"]),
+        ("exp1_sweep", ["0p1", "0p2", "0p3", "0p4"]),
+        ("exp2_sweep", ["0p5", "0p7", "1", "1p2", "1p5"]),
+    ):
         namespaces = {n.namespace for n in pipes[name].nodes}
-        variator = "beta" if name.startswith("exp3") else "alpha"
+        variator = "beta" if name.startswith(("exp2", "exp3")) else "alpha"
         assert namespaces == {f"{name}.{variator}_{v}" for v in values}
     assert {n.name.split(".")[-1] for n in pipes["exp3_generate"].nodes} == {"fit_latent_prior", "generate_events"}
     assert "params:beta" in pipes["exp3"].inputs() and "params:exp3" in pipes["exp3"].inputs()

@@ -226,6 +226,25 @@ class KerasModelDataset(AbstractDataset):
         return {"filepath": str(self._filepath)}
 
 
+class ComponentDataset(_FileDataset):
+    """One trained VAE component: a directory with ``encoder.keras``, ``decoder.keras`` and
+    ``training.json``; loads and saves the dict ``{"encoder", "decoder", "training"}`` (atomic)."""
+
+    def load(self) -> dict[str, Any]:
+        self._check_exists()
+        return {
+            "encoder": KerasModelDataset(str(self._filepath / "encoder.keras")).load(),
+            "decoder": KerasModelDataset(str(self._filepath / "decoder.keras")).load(),
+            "training": json.loads((self._filepath / "training.json").read_text()),
+        }
+
+    def save(self, data: dict[str, Any]) -> None:
+        with atomic_path(self._filepath, directory=True) as tmp:
+            data["encoder"].save(tmp / "encoder.keras")
+            data["decoder"].save(tmp / "decoder.keras")
+            (tmp / "training.json").write_text(json.dumps(_finite_floats(data["training"]), indent=2, default=_json_default))
+
+
 class PickleDataset(_FileDataset):
     """A Python object (fitted latent priors) as a pickle, written atomically."""
 
@@ -245,6 +264,7 @@ class PickleDataset(_FileDataset):
 
 __all__ = [
     "CSVDataset",
+    "ComponentDataset",
     "DarkMachinesDataset",
     "DarkMachinesFile",
     "JSONDataset",

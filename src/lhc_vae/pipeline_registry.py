@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
-from lhc_vae.pipelines import mc, preprocessing, vae
+from lhc_vae.pipelines import mc, multi, preprocessing, vae
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -14,5 +14,7 @@ def register_pipelines() -> dict[str, Pipeline]:
     }
     for experiment in ("baseline", "exp3"):
         pipelines.update(vae.create_pipelines(experiment))
+    for experiment in ("exp1", "exp2"):
+        pipelines.update(multi.create_pipelines(experiment))
     pipelines["__default__"] = pipelines["preprocessing"]
     return pipelines

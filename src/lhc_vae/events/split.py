@@ -29,3 +29,14 @@ def split_events(n_events: int, fractions: dict[str, float], seed: int) -> pd.Ca
     labels[perm[n_test : n_test + n_val]] = "validation"
     labels[perm[n_test + n_val :]] = "train"
     return pd.Categorical(labels, dtype=SPLIT_DTYPE)
+
+
+def split_tables(
+    events: pd.DataFrame, objects: pd.DataFrame, split: str, keep: np.ndarray | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Events of one split (optionally also passing ``keep``) and their objects."""
+    mask = (events["split"] == split).to_numpy()
+    if keep is not None:
+        mask = mask & keep
+    ev = events[mask]
+    return ev, objects[objects["event_index"].isin(ev["event_index"]).to_numpy()]

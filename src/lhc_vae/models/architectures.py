@@ -75,3 +75,52 @@ def exp3_decoder(layout: JetsLayout, latent_dim: int = 128) -> keras.Model:
         outputs[name] = layers.Dense(4, name=name)(_dense_stack(h, [64], f"dec_{name}"))
     outputs["mask"] = layers.Dense(len(layout.slots), activation="sigmoid", name="mask")(_dense_stack(h, [64], "dec_mask"))
     return keras.Model(z, outputs, name="decoder")
+
+
+def exp1_encoder(input_dims: dict[str, int], latent_dim: int = 160) -> keras.Model:
+    """Experiment I alpha-VAE encoder (thesis §7.4.2): per input 2 x Dense(512, ReLU); concat;
+    2 x Dense(512, ReLU); Dense(2 x latent) + BatchNormalization; Dense(latent) embedding."""
+    inputs = {name: keras.Input((dim,), name=name) for name, dim in input_dims.items()}
+    branches = [_dense_stack(x, [512, 512], f"enc_{name}") for name, x in inputs.items()]
+    h = _dense_stack(layers.Concatenate()(branches), [512, 512], "enc_joint")
+    h = layers.BatchNormalization(name="enc_bn")(layers.Dense(2 * latent_dim, name="enc_wide")(h))
+    return keras.Model(inputs, {"z_mean": layers.Dense(latent_dim, name="z_mean")(h)}, name="encoder")
+
+
+def exp1_decoder(output_dims: dict[str, int], latent_dim: int = 160) -> keras.Model:
+    """Experiment I decoder (thesis §7.4.2): 2 x Dense(512, ReLU), then per output: the binary
+    mask Dense(512, ReLU) + Dense(k, sigmoid); MET Dense(256, ReLU) + Dense(2); particle
+    features Dense(512, ReLU) + Dense(4)."""
+    z = keras.Input((latent_dim,), name="z")
+    h = _dense_stack(z, [512, 512], "dec")
+    outputs = {}
+    for name, dim in output_dims.items():
+        if name == "met":
+            outputs[name] = layers.Dense(dim, name=name)(_dense_stack(h, [256], "dec_met"))
+        elif name == "features":
+            outputs[name] = layers.Dense(dim, name=name)(_dense_stack(h, [512], "dec_features"))
+        else:  # binary masks
+            outputs[name] = layers.Dense(dim, activation="sigmoid", name=name)(_dense_stack(h, [512], f"dec_{name}"))
+    return keras.Model(z, outputs, name="decoder")
+
+
+def exp2_encoder(input_dims: dict[str, int], latent_dim: int, scale: int = 1) -> keras.Model:
+    """Experiment II beta-VAE encoder (thesis §7.5.3): Dense 128, 128, 64, 64 (ReLU) x scale,
+    Dense(latent), then mean and log-variance Dense(latent). Particle models use scale 2."""
+    (name, dim), = input_dims.items()
+    x = keras.Input((dim,), name=name)
+    h = _dense_stack(x, [128 * scale, 128 * scale, 64 * scale, 64 * scale], "enc")
+    h = layers.Dense(latent_dim, name="enc_latent")(h)
+    return keras.Model(
+        {name: x},
+        {"z_mean": layers.Dense(latent_dim, name="z_mean")(h), "z_log_var": layers.Dense(latent_dim, name="z_log_var")(h)},
+        name="encoder",
+    )
+
+
+def exp2_decoder(output_dims: dict[str, int], latent_dim: int, scale: int = 1) -> keras.Model:
+    """Experiment II decoder (thesis §7.5.3): Dense 64, 64, 64 (ReLU) x scale, then a linear output."""
+    (name, dim), = output_dims.items()
+    z = keras.Input((latent_dim,), name="z")
+    h = _dense_stack(z, [64 * scale] * 3, "dec")
+    return keras.Model(z, {name: layers.Dense(dim, name=name)(h)}, name="decoder")

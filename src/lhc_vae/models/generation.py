@@ -10,6 +10,7 @@ from typing import Any
 
 import keras
 import numpy as np
+import pandas as pd
 
 from lhc_vae.events.features import FeatureScaler
 from lhc_vae.events.schema import EventTables, wrap_phi
@@ -20,7 +21,13 @@ def to_physical(
     arrays: dict[str, np.ndarray], layout: Any, scaler: FeatureScaler, process_id: str
 ) -> tuple[EventTables, dict[str, int]]:
     """Decoder outputs -> GeV tables, with counts of corrected values."""
-    events_std, objects_std = layout.from_arrays(arrays)
+    return standardised_to_physical(*layout.from_arrays(arrays), scaler, process_id)
+
+
+def standardised_to_physical(
+    events_std: pd.DataFrame, objects_std: pd.DataFrame, scaler: FeatureScaler, process_id: str
+) -> tuple[EventTables, dict[str, int]]:
+    """Standardised (events, objects) -> GeV tables: phi wrapped and E >= pT enforced, each counted."""
     events = scaler.inverse_events(events_std, wrap=False)
     objects = scaler.inverse_objects(objects_std, wrap=False)
     counts = {
@@ -44,3 +51,37 @@ def generate(
     """Decode latent points ``z`` in large batches and return physical events."""
     return to_physical(decode(decoder, z, batch_size), layout, scaler, process_id)
 
+
+
+def generated_tables(tables: EventTables) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
+    """Generated events in the preprocessing's table form, with the §3.1 selection flags, and
+    the invalid event rate (thesis eq. 6.6, percent) and mean multiplicity."""
+    from lhc_vae.events.schema import primary_tables
+    from lhc_vae.events.selection import evaluate_selection
+
+    selection = evaluate_selection(tables.objects, tables.n_events)
+    events, objects = primary_tables(tables)
+    events = pd.concat([events, selection], axis=1)
+    return events, objects, {
+        "invalid_event_rate_percent": float(100.0 * (1.0 - selection["passes_selection"].mean())),
+        "mean_objects_per_event": float(events["n_objects"].mean()),
+    }
+
+
+def timed(run: Any, n: int, seed: int) -> tuple[Any, dict[str, float]]:
+    """Run ``run(count, seed)`` for n events and time it: thesis eq. 6.7 (T_1K / 1000 after a
+    warm-up call, full chain) and the steady state of the n-event call."""
+    import time
+
+    run(1000, seed + 1)  # warm-up (graph tracing), not timed
+    t0 = time.perf_counter()
+    run(1000, seed + 2)
+    t_1k = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    result = run(n, seed)
+    t_all = time.perf_counter() - t0
+    return result, {
+        "ms_per_event_t1k": 1e3 * t_1k / 1000,
+        "ms_per_event_steady": 1e3 * t_all / n,
+        "events_per_second_steady": n / t_all,
+    }

@@ -113,3 +113,35 @@ def time_per_event(decoder: keras.Model, latent_dim: int, n_large: int, seed: in
         "steady_events_per_second": n_large / t_large,
         "steady_batch": n_large,
     }
+
+
+def fit_vae(
+    encoder: keras.Model,
+    decoder: keras.Model,
+    variator: str,
+    losses: dict[str, Any],
+    train_arrays: dict[str, np.ndarray],
+    val_arrays: dict[str, np.ndarray] | None,
+    alpha: float,
+    beta: float,
+    seed: int,
+    settings: dict[str, Any],
+    backup_dir: str | Path,
+) -> dict[str, list[float]]:
+    """Assemble, compile and train one VAE (alpha or beta) with the experiment's ``settings``
+    (``epochs``, ``batch_size``, ``learning_rate``, optional ``reduce_lr``); returns the history."""
+    keras.utils.set_random_seed(int(seed))
+    model = assemble(encoder, decoder, variator, alpha=float(alpha), seed=int(seed))
+    use_beta = float(beta) if variator == "beta" else None
+    compile_vae(model, losses, use_beta, float(settings["learning_rate"]))
+    has_val = val_arrays is not None and len(next(iter(val_arrays.values()))) > 0
+    return train(
+        model,
+        train_arrays,
+        val_arrays if has_val else None,
+        use_beta,
+        epochs=int(settings["epochs"]),
+        batch_size=int(settings["batch_size"]),
+        backup_dir=backup_dir,
+        reduce_lr=settings.get("reduce_lr"),
+    )

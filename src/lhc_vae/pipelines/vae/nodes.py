@@ -20,21 +20,19 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from lhc_vae.events.features import FeatureScaler  # noqa: E402
-from lhc_vae.events.schema import EventTables, primary_tables  # noqa: E402
-from lhc_vae.events.selection import evaluate_selection  # noqa: E402
+from lhc_vae.events.schema import EventTables  # noqa: E402
+from lhc_vae.events.split import split_tables  # noqa: E402
 from lhc_vae.tags import run_tag  # noqa: E402
 from lhc_vae.models import priors  # noqa: E402
 from lhc_vae.models.experiments import Experiment, get_experiment  # noqa: E402
-from lhc_vae.models.generation import generate  # noqa: E402
-from lhc_vae.models.vae import assemble, compile_vae, encode, train  # noqa: E402
+from lhc_vae.models.generation import generate, generated_tables, timed  # noqa: E402
+from lhc_vae.models.vae import encode, fit_vae  # noqa: E402
 
 log = logging.getLogger(__name__)
 
 
 def _split_arrays(exp: Experiment, events: pd.DataFrame, objects: pd.DataFrame, split: str) -> dict[str, np.ndarray]:
-    ev = events[(events["split"] == split).to_numpy() & exp.layout.select(events)]
-    obj = objects[objects["event_index"].isin(ev["event_index"])]
-    return exp.layout.to_arrays(ev, obj)
+    return exp.layout.to_arrays(*split_tables(events, objects, split, exp.layout.select(events)))
 
 
 def train_vae(
@@ -48,32 +46,21 @@ def train_vae(
 ) -> tuple[keras.Model, keras.Model, dict[str, Any]]:
     """Train the experiment's VAE on the training split (validation split for monitoring)."""
     exp = get_experiment(params["experiment"])
-    keras.utils.set_random_seed(int(seed))
     train_arrays = _split_arrays(exp, model_events, model_objects, "train")
     val_arrays = _split_arrays(exp, model_events, model_objects, "validation")
     n_train = len(train_arrays["met"])
     if n_train == 0:
         raise ValueError(f"{exp.name}: no training events pass the experiment's event filter")
+    keras.utils.set_random_seed(int(seed))
     latent = int(params["latent_dim"])
     encoder = exp.encoder(exp.layout, latent)
     decoder = exp.decoder(exp.layout, latent)
-    model = assemble(encoder, decoder, exp.variator, alpha=float(alpha), seed=int(seed))
     use_beta = float(beta) if exp.variator == "beta" else None
-    compile_vae(model, exp.losses, use_beta, float(params["learning_rate"]))
     tag = run_tag(exp.variator, alpha if exp.variator == "alpha" else beta)
     backup = Path(params["backup_dir"]) / process / exp.name / tag
     log.info("%s %s: training on %d events (%d validation), %d epochs", exp.name, tag, n_train, len(val_arrays["met"]), params["epochs"])
     start = time.perf_counter()
-    history = train(
-        model,
-        train_arrays,
-        val_arrays if len(val_arrays["met"]) else None,
-        use_beta,
-        epochs=int(params["epochs"]),
-        batch_size=int(params["batch_size"]),
-        backup_dir=backup,
-        reduce_lr=params.get("reduce_lr"),
-    )
+    history = fit_vae(encoder, decoder, exp.variator, exp.losses, train_arrays, val_arrays, alpha, beta, seed, params, backup)
     info = {
         "experiment": exp.name,
         "variator": exp.variator,
@@ -161,16 +148,8 @@ def generate_events(
     def run(count: int, s: int) -> tuple[EventTables, dict[str, int]]:
         return generate(decoder, _sample(prior, count, alpha, s), exp.layout, fs, process, batch)
 
-    run(1000, seed + 1)  # warm-up (graph tracing), not timed
-    t0 = time.perf_counter()
-    run(1000, seed + 2)
-    t_1k = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    tables, corrections = run(n, seed)
-    t_all = time.perf_counter() - t0
-    selection = evaluate_selection(tables.objects, n)
-    events, objects = primary_tables(tables)
-    events = pd.concat([events, selection], axis=1)
+    (tables, corrections), timing = timed(run, n, int(seed))
+    events, objects, quality = generated_tables(tables)
     stats = {
         "experiment": exp.name,
         "variator": exp.variator,
@@ -181,12 +160,9 @@ def generate_events(
         else "generated from the latent prior only",
         "n_generated": n,
         "seed": int(seed),
-        "ms_per_event_t1k": 1e3 * t_1k / 1000,  # thesis eq. 6.7, full chain incl. inverse transform
-        "ms_per_event_steady": 1e3 * t_all / n,
-        "events_per_second_steady": n / t_all,
+        **timing,
         "corrections": corrections,
-        "invalid_event_rate_percent": float(100.0 * (1.0 - selection["passes_selection"].mean())),  # eq. 6.6
-        "mean_objects_per_event": float(events["n_objects"].mean()),
+        **quality,
     }
     log.info("%s: %d events at %.4f ms/event (steady), IER %.2f %%", exp.name, n, stats["ms_per_event_steady"], stats["invalid_event_rate_percent"])
     return events, objects, tables, stats

@@ -1,0 +1,208 @@
+"""Multi-model experiments I and II (thesis §7.4, §7.5): components, their data, and generation.
+
+Experiment I (alpha-VAEs, generation from held-out truth plus noise, §7.4.2):
+  * ``event`` model: MET pair + 28-entry thermometer mask (4 entries per type, Table 3.1 order);
+  * one model per type: the event's MET, the object's 4-entry thermometer position mask and its
+    four features.
+Experiment II (beta-VAEs, generation from noise, §7.5.3):
+  * ``met`` model on the MET pair; one model per type on the four features alone;
+  * masks from the two-level statistical generator (:mod:`lhc_vae.models.mask_generator`).
+
+Generation is batched: all events at once, then all objects of a type in one encoder/decoder call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from lhc_vae.events.schema import COUNT_COLUMNS, OBJECT_FEATURES, SYMBOL_SLUG, SYMBOLS, TYPE_DTYPE
+from lhc_vae.models import architectures as arch
+from lhc_vae.models.layouts import MET_FEATURES
+
+#: Entries per type of the experiment I thermometer masks (thesis §7.4.1).
+THERMOMETER_WIDTH = 4
+#: Most objects an event may have (thesis §7.4.2, §7.5.3).
+MAX_OBJECTS = 19
+
+
+def thermometer(counts: np.ndarray, width: int = THERMOMETER_WIDTH) -> np.ndarray:
+    """Counts (n, types) -> (n, types * width) with the first min(count, width) entries of a block 1.
+
+    Example (thesis §7.4.1): 2 jets, 2 b-jets -> 1100 1100 0000 0000 0000 0000 0000.
+    """
+    counts = np.asarray(counts)
+    bits = (np.arange(width)[None, None, :] < counts[:, :, None]).astype(np.float32)
+    return bits.reshape(len(counts), -1)
+
+
+def thermometer_counts(bits: np.ndarray, threshold: float, width: int = THERMOMETER_WIDTH) -> np.ndarray:
+    """Inverse of :func:`thermometer` for model outputs: entries above ``threshold`` per block."""
+    return (np.asarray(bits).reshape(len(bits), -1, width) > threshold).sum(axis=-1)
+
+
+def cap_objects(counts: np.ndarray, max_objects: int = MAX_OBJECTS) -> np.ndarray:
+    """Drop objects beyond ``max_objects`` per event, last types first (Table 3.1 order kept)."""
+    room = np.maximum(max_objects - np.cumsum(counts, axis=1) + counts, 0)
+    return np.minimum(counts, room)
+
+
+@dataclass(frozen=True)
+class Component:
+    """One VAE of a multi-model experiment."""
+
+    name: str  # "event" / "met", or the symbol slug of a particle type
+    symbol: str | None
+    input_dims: dict[str, int]
+    losses: dict[str, str]
+    encoder: Callable
+    decoder: Callable
+
+
+def components(experiment: str, latent_dim: int) -> list[Component]:
+    """The components of experiment ``exp1`` or ``exp2`` with the thesis's latent sizes."""
+    if experiment == "exp1":
+        event_dims = {"met": 2, "mask": THERMOMETER_WIDTH * len(SYMBOLS)}
+        particle_dims = {"met": 2, "position": THERMOMETER_WIDTH, "features": 4}
+        out = [
+            Component(
+                "event", None, event_dims, {"met": "mse", "mask": "binary_crossentropy"},
+                lambda: arch.exp1_encoder(event_dims, latent_dim), lambda: arch.exp1_decoder(event_dims, latent_dim),
+            )
+        ]
+        for s in SYMBOLS:
+            out.append(
+                Component(
+                    SYMBOL_SLUG[s], s, particle_dims, {"met": "mse", "position": "binary_crossentropy", "features": "mse"},
+                    lambda: arch.exp1_encoder(particle_dims, latent_dim), lambda: arch.exp1_decoder(particle_dims, latent_dim),
+                )
+            )
+        return out
+    if experiment == "exp2":
+        met_dims, feat_dims = {"met": 2}, {"features": 4}
+        out = [
+            Component("met", None, met_dims, {"met": "mse"},
+                      lambda: arch.exp2_encoder(met_dims, latent_dim), lambda: arch.exp2_decoder(met_dims, latent_dim))
+        ]
+        for s in SYMBOLS:  # particle models: doubled units and latent size (thesis §7.5.3)
+            out.append(
+                Component(SYMBOL_SLUG[s], s, feat_dims, {"features": "mse"},
+                          lambda: arch.exp2_encoder(feat_dims, 2 * latent_dim, scale=2),
+                          lambda: arch.exp2_decoder(feat_dims, 2 * latent_dim, scale=2))
+            )
+        return out
+    raise KeyError(f"unknown multi-model experiment {experiment!r}; known: exp1, exp2")
+
+
+def component_arrays(experiment: str, component: Component, events: pd.DataFrame, objects: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Training arrays of one component from standardised model-input tables."""
+    met = events[list(MET_FEATURES)].to_numpy(np.float32)
+    if component.symbol is None:
+        if experiment == "exp1":
+            counts = events[[COUNT_COLUMNS[s] for s in SYMBOLS]].to_numpy()
+            return {"met": met, "mask": thermometer(counts)}
+        return {"met": met}
+    obj = objects[(objects["type"] == component.symbol).to_numpy()]
+    feats = obj[list(OBJECT_FEATURES)].to_numpy(np.float32)
+    if experiment == "exp2":
+        return {"features": feats}
+    obj_pos = obj["position"].to_numpy()
+    inside = obj_pos < THERMOMETER_WIDTH
+    row = pd.Series(np.arange(len(events)), index=events["event_index"].to_numpy()).reindex(obj["event_index"].to_numpy()).to_numpy()
+    inside &= ~np.isnan(row)
+    row = row[inside].astype(np.int64)
+    position = thermometer(obj_pos[inside][:, None] + 1)
+    return {"met": met[row], "position": position, "features": feats[inside]}
+
+
+def _objects_table(event_index: np.ndarray, symbol: str, features: np.ndarray) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {"event_index": event_index.astype(np.int64), "type": pd.Categorical([symbol] * len(event_index), dtype=TYPE_DTYPE)}
+    )
+    for k, f in enumerate(OBJECT_FEATURES):
+        frame[f] = features[:, k].astype(np.float32)
+    return frame
+
+
+def generate_exp1(
+    models: dict[str, dict],
+    truth_events: pd.DataFrame,
+    truth_objects: pd.DataFrame,
+    n: int,
+    alpha: float,
+    threshold: float,
+    seed: int,
+    encode: Callable,
+    decode: Callable,
+) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """Experiment I generation (thesis §7.4.2), batched.
+
+    1. encode n held-out truth events (MET + mask) and perturb with N(0, alpha); decode a new MET
+       and mask; binarise the mask at ``threshold``; cap at 19 objects;
+    2. per type, for every requested (event, position): the generated MET, the position mask and
+       the features of a held-out truth object of that type and position (drawn at random) are
+       encoded, perturbed and decoded into the new object, all requests of a type in one call.
+    Returns standardised (events, objects) and the generated counts.
+    """
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, len(truth_events), size=n)
+    picked = truth_events.iloc[rows]
+    event_inputs = {
+        "met": picked[list(MET_FEATURES)].to_numpy(np.float32),
+        "mask": thermometer(picked[[COUNT_COLUMNS[s] for s in SYMBOLS]].to_numpy()),
+    }
+    z = encode(models["event"]["encoder"], event_inputs)["z_mean"]
+    out = decode(models["event"]["decoder"], z + alpha * rng.standard_normal(z.shape))
+    met = out["met"]
+    counts = cap_objects(thermometer_counts(out["mask"], threshold))
+    parts = []
+    for k, symbol in enumerate(SYMBOLS):
+        requests = counts[:, k]
+        total = int(requests.sum())
+        if total == 0:
+            continue
+        event_index = np.repeat(np.arange(n), requests)
+        position = np.arange(total) - np.repeat(np.cumsum(requests) - requests, requests)
+        pool = truth_objects[(truth_objects["type"] == symbol).to_numpy()]
+        pool_pos = np.minimum(pool["position"].to_numpy(), THERMOMETER_WIDTH - 1)
+        pool_feats = pool[list(OBJECT_FEATURES)].to_numpy(np.float32)
+        feats = np.empty((total, 4), dtype=np.float32)
+        for p in range(THERMOMETER_WIDTH):
+            want = np.flatnonzero(position == p)
+            have = np.flatnonzero(pool_pos == p)
+            if want.size:
+                source = have if have.size else np.arange(len(pool))
+                feats[want] = pool_feats[source[rng.integers(0, source.size, size=want.size)]]
+        inputs = {"met": met[event_index], "position": thermometer(position[:, None] + 1), "features": feats}
+        model = models[SYMBOL_SLUG[symbol]]
+        zp = encode(model["encoder"], inputs)["z_mean"]
+        gen = decode(model["decoder"], zp + alpha * rng.standard_normal(zp.shape))
+        parts.append(_objects_table(event_index, symbol, gen["features"]))
+    objects = pd.concat(parts, ignore_index=True) if parts else _objects_table(np.zeros(0), "j", np.zeros((0, 4)))
+    events = pd.DataFrame({"met": met[:, 0].astype(np.float64), "met_phi": met[:, 1].astype(np.float64)})
+    return events, objects.sort_values("event_index", kind="stable").reset_index(drop=True), counts
+
+
+def generate_exp2(
+    models: dict[str, dict], masks: np.ndarray, latent_dim: int, seed: int, decode: Callable
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Experiment II generation (thesis §7.5.3), batched: given the drawn masks (n, 7), one MET
+    decoder call for all events, then one decoder call per type for all its objects; objects are
+    scattered to their events (pT order is restored when the tables are built)."""
+    rng = np.random.default_rng(seed)
+    n = len(masks)
+    met = decode(models["met"]["decoder"], rng.standard_normal((n, latent_dim)).astype(np.float32))["met"]
+    parts = []
+    for k, symbol in enumerate(SYMBOLS):
+        total = int(masks[:, k].sum())
+        if total == 0:
+            continue
+        z = rng.standard_normal((total, 2 * latent_dim)).astype(np.float32)
+        feats = decode(models[SYMBOL_SLUG[symbol]]["decoder"], z)["features"]
+        parts.append(_objects_table(np.repeat(np.arange(n), masks[:, k]), symbol, feats))
+    objects = pd.concat(parts, ignore_index=True) if parts else _objects_table(np.zeros(0), "j", np.zeros((0, 4)))
+    events = pd.DataFrame({"met": met[:, 0].astype(np.float64), "met_phi": met[:, 1].astype(np.float64)})
+    return events, objects.sort_values("event_index", kind="stable").reset_index(drop=True)

@@ -1,0 +1,5 @@
+"""Multi-model experiments I and II as Kedro pipelines."""
+
+from lhc_vae.pipelines.multi.pipeline import create_pipelines
+
+__all__ = ["create_pipelines"]

@@ -1,0 +1,195 @@
+"""Nodes of the multi-model experiments I and II (issue #6)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from lhc_vae.events.features import FeatureScaler  # noqa: E402
+from lhc_vae.events.schema import COUNT_COLUMNS, SYMBOLS, EventTables  # noqa: E402
+from lhc_vae.events.split import split_tables  # noqa: E402
+from lhc_vae.models import multi  # noqa: E402
+from lhc_vae.models.generation import generated_tables, standardised_to_physical, timed  # noqa: E402
+from lhc_vae.models.mask_generator import TwoLevelMaskGenerator  # noqa: E402
+from lhc_vae.models.vae import decode, encode, fit_vae  # noqa: E402
+from lhc_vae.tags import resolve_prior, run_tag  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+VARIATOR = {"exp1": "alpha", "exp2": "beta"}
+PRIOR = {"exp1": "truth", "exp2": "normal"}
+
+
+def train_component(
+    model_events: pd.DataFrame,
+    model_objects: pd.DataFrame,
+    alpha: float,
+    beta: float,
+    seed: int,
+    process: str,
+    params: dict[str, Any],
+    component: str,
+) -> dict[str, Any]:
+    """Train one component (the event/MET model or one particle type) on the training split."""
+    experiment = params["experiment"]
+    variator = VARIATOR[experiment]
+    comp = next(c for c in multi.components(experiment, int(params["latent_dim"])) if c.name == component)
+    train_arrays = multi.component_arrays(experiment, comp, *split_tables(model_events, model_objects, "train"))
+    val_arrays = multi.component_arrays(experiment, comp, *split_tables(model_events, model_objects, "validation"))
+    n_train = len(next(iter(train_arrays.values())))
+    import keras
+
+    keras.utils.set_random_seed(int(seed))
+    encoder, decoder = comp.encoder(), comp.decoder()
+    start = time.perf_counter()
+    if n_train == 0:
+        log.warning("%s/%s: no training objects; the component keeps its initial weights", experiment, component)
+        history: dict[str, list[float]] = {}
+    else:
+        value = alpha if variator == "alpha" else beta
+        backup = Path(params["backup_dir"]) / process / experiment / run_tag(variator, value) / component
+        history = fit_vae(encoder, decoder, variator, comp.losses, train_arrays, val_arrays, alpha, beta, seed, params, backup)
+    return {
+        "encoder": encoder,
+        "decoder": decoder,
+        "training": {
+            "experiment": experiment,
+            "component": component,
+            "variator": variator,
+            "alpha": float(alpha) if variator == "alpha" else None,
+            "beta": float(beta) if variator == "beta" else None,
+            "n_train": n_train,
+            "encoder_params": encoder.count_params(),
+            "decoder_params": decoder.count_params(),
+            "epochs": len(history.get("loss", [])),
+            "train_seconds": time.perf_counter() - start,
+            "history": history,
+        },
+    }
+
+
+def summarise_training(*trained: dict[str, Any]) -> tuple[dict[str, Any], plt.Figure]:
+    """All components' training records in one JSON, and their loss curves in one figure."""
+    records = {t["training"]["component"]: t["training"] for t in trained}
+    fig, axes = plt.subplots(2, 4, figsize=(16, 7), squeeze=False)
+    for ax, (name, rec) in zip(axes.flat, records.items(), strict=False):
+        for key in ("loss", "val_loss"):
+            values = rec["history"].get(key)
+            if values:
+                ax.plot(np.arange(1, len(values) + 1), values, "-" if key == "loss" else "--", label=key)
+        ax.set_title(f"{name} ({rec['n_train']} training rows)")
+        ax.set_xlabel("epoch")
+        ax.set_yscale("log")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    first = next(iter(records.values()))
+    summary = {
+        "experiment": first["experiment"],
+        "variator": first["variator"],
+        "alpha": first["alpha"],
+        "beta": first["beta"],
+        "components": records,
+        "train_seconds": sum(r["train_seconds"] for r in records.values()),
+    }
+    return summary, fig
+
+
+def fit_mask_generator(model_events: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
+    """Mask frequencies of the training split, split into two levels (thesis §7.5.2)."""
+    train = model_events[(model_events["split"] == "train").to_numpy()]
+    counts = train[[COUNT_COLUMNS[s] for s in SYMBOLS]].to_numpy()
+    generator = TwoLevelMaskGenerator.fit(counts, float(params["frequent_mass"]))
+    return {"symbols": list(SYMBOLS), **generator.to_dict()}
+
+
+def generate_events(
+    model_events: pd.DataFrame,
+    model_objects: pd.DataFrame,
+    scaler: dict[str, Any],
+    mask_generator: dict[str, Any] | None,
+    n_generate: int,
+    alpha: float,
+    seed: int,
+    process: str,
+    latent_prior: str,
+    params: dict[str, Any],
+    *trained: dict[str, Any],
+) -> tuple[pd.DataFrame, pd.DataFrame, EventTables, dict[str, Any]]:
+    """Generate ``n_generate`` events with every component (thesis §7.4.2 or §7.5.3), batched."""
+    experiment = params["experiment"]
+    wanted = resolve_prior(latent_prior, VARIATOR[experiment])
+    if wanted != PRIOR[experiment]:
+        raise ValueError(
+            f"{experiment} generates with the {PRIOR[experiment]} prior of the thesis; latent_prior={latent_prior} is not "
+            f"supported here (use auto)"
+        )
+    models = {t["training"]["component"]: t for t in trained}
+    n = int(n_generate)
+    truth = split_tables(model_events, model_objects, "validation")
+
+    fs = FeatureScaler.from_dict(scaler)
+
+    def run(count: int, s: int) -> tuple[EventTables, dict[str, int]]:
+        if experiment == "exp1":
+            ev, obj, _ = multi.generate_exp1(models, *truth, count, float(alpha), float(params["mask_threshold"]), s, encode, decode)
+        else:
+            masks = TwoLevelMaskGenerator.from_dict(mask_generator).sample(count, s)
+            ev, obj = multi.generate_exp2(models, masks, int(params["latent_dim"]), s, decode)
+        return standardised_to_physical(ev, obj, fs, process)
+
+    (tables, corrections), timing = timed(run, n, int(seed))
+    events, objects, quality = generated_tables(tables)
+    stats = {
+        "experiment": experiment,
+        "variator": VARIATOR[experiment],
+        "latent_prior": PRIOR[experiment],
+        "from_noise": experiment == "exp2",
+        "note": "alpha-VAE truth perturbation: each event starts from a real validation event"
+        if experiment == "exp1"
+        else "generated from noise with masks from the two-level statistical generator",
+        "n_generated": n,
+        "seed": int(seed),
+        **timing,
+        "corrections": corrections,
+        **quality,
+    }
+    log.info("%s: %d events at %.4f ms/event (steady), IER %.2f %%", experiment, n, stats["ms_per_event_steady"], stats["invalid_event_rate_percent"])
+    return events, objects, tables, stats
+
+
+def _mask_keys(events: pd.DataFrame) -> pd.Series:
+    counts = events[[COUNT_COLUMNS[s] for s in SYMBOLS]].to_numpy()
+    return pd.Series(["".join(str(min(c, 9)) for c in row) for row in counts])
+
+
+def mask_proportion_plots(generated_events: pd.DataFrame, model_events: pd.DataFrame, params: dict[str, Any]) -> dict[str, plt.Figure]:
+    """Generated vs truth (test split) proportions of the frequent and the rare masks (thesis figs. 7.33/7.34).
+
+    A mask is written as the 7 counts in Table 3.1 order (j b e- e+ m- m+ g), e.g. ``2200001``.
+    """
+    truth = _mask_keys(model_events[(model_events["split"] == "test").to_numpy()]).value_counts(normalize=True)
+    gen = _mask_keys(generated_events).value_counts(normalize=True)
+    cumulative = truth.cumsum()
+    n_frequent = int(np.searchsorted(cumulative.to_numpy(), float(params.get("frequent_mass", 0.85)))) + 1
+    figures = {}
+    for name, keys in (("masks_frequent.png", truth.index[:n_frequent]), ("masks_rare.png", truth.index[n_frequent : n_frequent + 40])):
+        fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(keys)), 4))
+        x = np.arange(len(keys))
+        ax.bar(x - 0.2, truth.reindex(keys).to_numpy(), 0.4, label="truth (test split)", color="black")
+        ax.bar(x + 0.2, gen.reindex(keys).fillna(0).to_numpy(), 0.4, label="generated", color="tab:orange")
+        ax.set_xticks(x, keys, rotation=90, fontsize=7)
+        ax.set_ylabel("fraction of events")
+        ax.set_xlabel("mask (counts of j b e- e+ m- m+ g)")
+        ax.legend()
+        fig.tight_layout()
+        figures[name] = fig
+    return figures

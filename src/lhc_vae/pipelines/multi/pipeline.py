@@ -1,0 +1,95 @@
+"""Pipeline factory of the multi-model experiments I and II (thesis §7.4, §7.5).
+
+Same conventions as :mod:`lhc_vae.pipelines.vae`: ``E`` (train + generate, namespace ``E.v``),
+``E_generate`` (generation from saved components), ``E_sweep`` (one namespace per grid value).
+Each component (event/MET model, one model per particle type) is its own node and dataset.
+"""
+
+from __future__ import annotations
+
+from functools import partial, update_wrapper
+
+from kedro.pipeline import Node, Pipeline, pipeline
+
+from lhc_vae.events.schema import SYMBOL_SLUG, SYMBOLS
+from lhc_vae.pipelines.multi.nodes import (
+    VARIATOR,
+    fit_mask_generator,
+    generate_events,
+    mask_proportion_plots,
+    summarise_training,
+    train_component,
+)
+from lhc_vae.pipelines.vae.pipeline import GLOBAL_PARAMS, SHARED_INPUTS, constant
+from lhc_vae.tags import run_tag
+
+#: Grids of thesis §7.4.3 (alpha) and §7.5.4 (beta).
+SWEEPS: dict[str, tuple[float, ...]] = {"exp1": (0.1, 0.2, 0.3, 0.4), "exp2": (0.5, 0.7, 1.0, 1.2, 1.5)}
+
+
+def _component_names(experiment: str) -> list[str]:
+    return ["event" if experiment == "exp1" else "met", *(SYMBOL_SLUG[s] for s in SYMBOLS)]
+
+
+def _train(experiment: str, alpha_input: str, beta_input: str) -> Pipeline:
+    nodes = []
+    for name in _component_names(experiment):
+        func = update_wrapper(partial(train_component, component=name), train_component)
+        nodes.append(
+            Node(
+                func,
+                inputs=["model_input_events", "model_input_objects", alpha_input, beta_input, "params:seed", "params:process", "params:vae"],
+                outputs=f"component_{name}",
+                name=f"train_{name}",
+            )
+        )
+    nodes.append(
+        Node(summarise_training, inputs=[f"component_{n}" for n in _component_names(experiment)], outputs=["training", "loss_plot"], name="summarise_training")
+    )
+    if experiment == "exp2":
+        nodes.append(Node(fit_mask_generator, inputs=["model_input_events", "params:vae"], outputs="mask_generator", name="fit_mask_generator"))
+    return Pipeline(nodes)
+
+
+def _generate(experiment: str, alpha_input: str) -> Pipeline:
+    mask_input = "mask_generator" if experiment == "exp2" else "params:no_mask_generator"
+    return Pipeline(
+        [
+            Node(
+                generate_events,
+                inputs=[
+                    "model_input_events", "model_input_objects", "feature_scaler", mask_input, "params:n_generate", alpha_input,
+                    "params:seed", "params:process", "params:latent_prior", "params:vae",
+                    *(f"component_{n}" for n in _component_names(experiment)),
+                ],
+                outputs=["generated_events", "generated_objects", "generated_dm", "generation_stats"],
+                name="generate_events",
+            ),
+            Node(mask_proportion_plots, inputs=["generated_events", "model_input_events", "params:vae"], outputs="mask_plots", name="mask_proportion_plots"),
+        ]
+    )
+
+
+def _namespaced(p: Pipeline, namespace: str, experiment: str) -> Pipeline:
+    used = p.inputs()
+    params = {f"params:{g}": f"params:{g}" for g in (*GLOBAL_PARAMS, "no_mask_generator") if f"params:{g}" in used}
+    params["params:vae"] = f"params:{experiment}"
+    return pipeline(p, namespace=namespace, inputs=SHARED_INPUTS & used, parameters=params)
+
+
+def create_pipelines(experiment: str) -> dict[str, Pipeline]:
+    variator = VARIATOR[experiment]
+    namespace = f"{experiment}.{variator}"
+    pipes = {
+        experiment: _namespaced(_train(experiment, "params:alpha", "params:beta") + _generate(experiment, "params:alpha"), namespace, experiment),
+        f"{experiment}_generate": _namespaced(_generate(experiment, "params:alpha"), namespace, experiment),
+    }
+    sweep = Pipeline([])
+    for value in SWEEPS[experiment]:
+        const = Pipeline([Node(partial(constant, value), inputs=None, outputs="sweep_value", name="sweep_value")])
+        alpha_input = "sweep_value" if variator == "alpha" else "params:alpha"
+        beta_input = "sweep_value" if variator == "beta" else "params:beta"
+        body = const + _train(experiment, alpha_input, beta_input) + _generate(experiment, alpha_input)
+        sweep += _namespaced(body, f"{experiment}_sweep.{run_tag(variator, value)}", experiment)
+    pipes[f"{experiment}_sweep"] = sweep
+    return pipes

@@ -1,0 +1,130 @@
+"""Experiments I and II: alias sampler, two-level mask generator, thermometer masks, generation (issue #6)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import kedro
+from scipy import stats
+
+from lhc_vae.benchmarks.synthetic import make_tables
+from lhc_vae.events.darkmachines import read_darkmachines, write_darkmachines
+from lhc_vae.events.schema import SYMBOL_SLUG, SYMBOLS
+from lhc_vae.models.mask_generator import AliasTable, TwoLevelMaskGenerator
+from lhc_vae.models.multi import cap_objects, components, generate_exp2, thermometer, thermometer_counts
+from lhc_vae.models.vae import decode
+
+
+def test_alias_table_reproduces_frequencies():
+    weights = np.array([500.0, 300.0, 150.0, 49.0, 1.0])  # the last one appears once
+    table = AliasTable.build(weights)
+    np.testing.assert_allclose(table.probabilities(), weights / weights.sum(), rtol=1e-12)
+    draws = table.sample(2_000_000, np.random.default_rng(123))
+    observed = np.bincount(draws, minlength=5)
+    expected = weights / weights.sum() * len(draws)
+    assert stats.chisquare(observed, expected).pvalue > 0.001
+    assert observed[-1] > 0
+    with pytest.raises(ValueError):
+        AliasTable.build(np.array([0.0, 0.0]))
+
+
+def test_two_level_mask_generator():
+    rng = np.random.default_rng(0)
+    common = np.array([[4, 2, 0, 0, 0, 0, 0], [3, 2, 0, 0, 0, 0, 0], [5, 1, 1, 0, 0, 0, 0]])
+    rare = rng.integers(0, 3, size=(60, 7))
+    counts = np.concatenate([np.repeat(common, [500, 300, 120], axis=0), rare, [[9, 0, 0, 0, 0, 0, 1]]])
+    gen = TwoLevelMaskGenerator.fit(counts, 0.85)
+    assert 0.85 <= gen.level_one_mass < 0.85 + gen.frequencies[gen.n_frequent - 1] / gen.frequencies.sum()
+    assert gen.n_frequent == 3
+    draws = gen.sample(400_000, seed=5)
+    keys_truth = pd.Series(["".join(map(str, r)) for r in counts]).value_counts(normalize=True)
+    keys_gen = pd.Series(["".join(map(str, r)) for r in draws]).value_counts(normalize=True)
+    np.testing.assert_allclose(keys_gen.reindex(keys_truth.index[:3]), keys_truth.iloc[:3], atol=0.004)
+    assert keys_gen.get("9000001", 0.0) > 0  # a mask seen once is still generated
+    level_one = set(keys_truth.index[:3])
+    assert np.mean([k in level_one for k in pd.Series(["".join(map(str, r)) for r in draws])]) == pytest.approx(gen.level_one_mass, abs=0.003)
+    again = TwoLevelMaskGenerator.from_dict(json.loads(json.dumps(gen.to_dict())))
+    np.testing.assert_array_equal(again.sample(1000, seed=1), gen.sample(1000, seed=1))
+
+
+def test_thermometer_round_trip_and_cap():
+    counts = np.array([[2, 2, 0, 0, 0, 0, 1], [4, 0, 1, 0, 3, 0, 0]])
+    bits = thermometer(counts)
+    assert bits.shape == (2, 28)
+    assert "".join(str(int(b)) for b in bits[0]) == "1100" "1100" "0000" "0000" "0000" "0000" "1000"
+    np.testing.assert_array_equal(thermometer_counts(bits * 0.9 + 0.05, threshold=0.1), counts)
+    np.testing.assert_array_equal(thermometer_counts(thermometer(np.array([[6, 0, 0, 0, 0, 0, 0]])), 0.5), [[4, 0, 0, 0, 0, 0, 0]])
+    capped = cap_objects(np.array([[12, 5, 3, 0, 0, 0, 2]]))
+    assert capped.sum() == 19 and capped.tolist() == [[12, 5, 2, 0, 0, 0, 0]]
+
+
+def dense(i: int, o: int) -> int:
+    return i * o + o
+
+
+def test_component_parameter_counts_follow_the_thesis():
+    exp2 = {c.name: c for c in components("exp2", 32)}
+    met_enc, met_dec = exp2["met"].encoder(), exp2["met"].decoder()
+    assert met_enc.count_params() == dense(2, 128) + dense(128, 128) + dense(128, 64) + dense(64, 64) + dense(64, 32) + 2 * dense(32, 32)
+    assert met_dec.count_params() == dense(32, 64) + dense(64, 64) + dense(64, 64) + dense(64, 2)
+    jet_enc, jet_dec = exp2["j"].encoder(), exp2["j"].decoder()  # doubled units, latent 64
+    assert jet_enc.count_params() == dense(4, 256) + dense(256, 256) + dense(256, 128) + dense(128, 128) + dense(128, 64) + 2 * dense(64, 64)
+    assert jet_dec.count_params() == dense(64, 128) + 2 * dense(128, 128) + dense(128, 4)
+    exp1 = {c.name: c for c in components("exp1", 160)}
+    ev_enc, ev_dec = exp1["event"].encoder(), exp1["event"].decoder()
+    branches = dense(2, 512) + dense(512, 512) + dense(28, 512) + dense(512, 512)
+    assert ev_enc.count_params() == branches + dense(1024, 512) + dense(512, 512) + dense(512, 320) + 4 * 320 + dense(320, 160)
+    assert ev_dec.count_params() == dense(160, 512) + dense(512, 512) + dense(512, 256) + dense(256, 2) + dense(512, 512) + dense(512, 28)
+    assert len(exp1) == len(exp2) == 8 and {SYMBOL_SLUG[s] for s in SYMBOLS} < set(exp1)
+
+
+def test_exp2_generation_has_exactly_the_drawn_multiplicities():
+    models = {c.name: {"decoder": c.decoder()} for c in components("exp2", 8)}
+    masks = np.array([[4, 2, 0, 0, 0, 0, 0], [0, 0, 1, 0, 0, 1, 0], [7, 1, 0, 1, 0, 0, 2], [0, 0, 0, 0, 0, 0, 0]])
+    events, objects = generate_exp2(models, masks, 8, seed=3, decode=decode)
+    assert len(events) == 4
+    got = objects.groupby(["event_index", "type"], observed=False).size().unstack().reindex(range(4), fill_value=0)
+    np.testing.assert_array_equal(got[list(SYMBOLS)].to_numpy(), masks)
+
+
+@pytest.mark.slow
+def test_exp2_runs_end_to_end(project):
+    write_darkmachines(make_tables(2000, seed=12), project / "data" / "01_raw" / "pythia" / "ttbar.csv")
+    kedro(project, "run", "--pipeline=preprocessing")
+    kedro(project, "run", "--pipeline=exp2", "--params", "beta=1.5,exp2.epochs=1,n_generate=4000")
+    models = project / "data" / "06_models" / "pythia" / "ttbar" / "exp2" / "beta_1p5"
+    gen = json.loads((models / "mask_generator.json").read_text())
+    assert gen["level_one_mass"] >= 0.85 and gen["symbols"] == list(SYMBOLS)
+    assert sorted(p.name for p in (models / "components").iterdir()) == sorted(["met", *SYMBOL_SLUG.values()])
+    out = project / "data" / "07_model_output" / "pythia" / "ttbar" / "exp2" / "beta_1p5" / "prior_auto"
+    stats_ = json.loads((out / "generation_stats.json").read_text())
+    assert stats_["from_noise"] and stats_["n_generated"] == 4000
+    assert (out / "masks" / "masks_frequent.png").is_file() and (out / "masks" / "masks_rare.png").is_file()
+    parsed = read_darkmachines(out / "ttbar.csv")
+    assert parsed.n_rejected == 0 and parsed.tables.n_events == 4000
+    # generated multiplicities follow the training masks: mean jets within a few per cent
+    events = pd.read_parquet(out / "events.parquet")
+    truth = pd.read_parquet(project / "data" / "03_primary" / "pythia" / "ttbar" / "events.parquet")
+    assert events["n_j"].mean() == pytest.approx(truth.loc[truth["split"] == "train", "n_j"].mean(), rel=0.05)
+
+
+def test_exp1_generation_from_truth_is_batched_and_bounded():
+    from lhc_vae.events.features import FeatureScaler
+    from lhc_vae.events.schema import primary_tables
+    from lhc_vae.models.multi import generate_exp1
+    from lhc_vae.models.vae import encode
+
+    events, objects = primary_tables(make_tables(300, seed=2))
+    scaler = FeatureScaler.fit(events, objects)
+    mev, mobj = scaler.transform_events(events), scaler.transform_objects(objects)
+    models = {c.name: {"encoder": c.encoder(), "decoder": c.decoder()} for c in components("exp1", 8)}
+    ev, obj, counts = generate_exp1(models, mev, mobj, 500, alpha=0.2, threshold=0.1, seed=4, encode=encode, decode=decode)
+    assert len(ev) == 500 and counts.shape == (500, 7)
+    assert counts.sum(axis=1).max() <= 19 and (counts <= 4).all()
+    got = obj.groupby(["event_index", "type"], observed=False).size().unstack().reindex(range(500), fill_value=0)
+    np.testing.assert_array_equal(got[list(SYMBOLS)].to_numpy(), counts)
+    ev2, obj2, _ = generate_exp1(models, mev, mobj, 500, alpha=0.2, threshold=0.1, seed=4, encode=encode, decode=decode)
+    pd.testing.assert_frame_equal(obj, obj2)
