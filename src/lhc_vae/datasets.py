@@ -167,9 +167,18 @@ def _finite_floats(value: Any) -> Any:
 
 
 class JSONDataset(_FileDataset):
-    """A JSON document, written atomically and with standard JSON only (no NaN)."""
+    """A JSON document, written atomically and with standard JSON only (no NaN).
+
+    With ``optional: true`` a missing file loads as None (e.g. a benchmark not run yet).
+    """
+
+    def __init__(self, filepath: str, missing_hint: str = "", optional: bool = False, metadata: dict | None = None) -> None:
+        super().__init__(filepath, missing_hint, metadata)
+        self._optional = optional
 
     def load(self) -> Any:
+        if self._optional and not self._filepath.exists():
+            return None
         self._check_exists()
         return json.loads(self._filepath.read_text())
 
@@ -245,6 +254,49 @@ class ComponentDataset(_FileDataset):
             (tmp / "training.json").write_text(json.dumps(_finite_floats(data["training"]), indent=2, default=_json_default))
 
 
+class GeneratedRunsDataset(AbstractDataset):
+    """Read-only: every generation run found under ``generated_root`` (see ``evaluation.runs``)."""
+
+    def __init__(self, generated_root: str, models_root: str, metadata: dict | None = None) -> None:
+        self._generated_root = generated_root
+        self._models_root = models_root
+        self.metadata = metadata
+
+    def load(self) -> list:
+        from lhc_vae.evaluation.runs import find_runs
+
+        return find_runs(self._generated_root, self._models_root)
+
+    def save(self, data: Any) -> None:
+        raise DatasetError("GeneratedRunsDataset is read-only")
+
+    def _describe(self) -> dict[str, Any]:
+        return {"generated_root": self._generated_root, "models_root": self._models_root}
+
+
+class DirectoryDataset(_FileDataset):
+    """Read-only: the path of a directory, for nodes that scan what it holds (trained models)."""
+
+    def load(self) -> Path:
+        self._check_exists()
+        return self._filepath
+
+    def save(self, data: Any) -> None:
+        raise DatasetError("DirectoryDataset is read-only")
+
+
+class TextDataset(_FileDataset):
+    """A text file (the HTML report), written atomically."""
+
+    def load(self) -> str:
+        self._check_exists()
+        return self._filepath.read_text()
+
+    def save(self, data: str) -> None:
+        with atomic_path(self._filepath) as tmp:
+            tmp.write_text(data)
+
+
 class PickleDataset(_FileDataset):
     """A Python object (fitted latent priors) as a pickle, written atomically."""
 
@@ -267,9 +319,12 @@ __all__ = [
     "ComponentDataset",
     "DarkMachinesDataset",
     "DarkMachinesFile",
+    "DirectoryDataset",
     "JSONDataset",
     "KerasModelDataset",
     "PickleDataset",
+    "GeneratedRunsDataset",
     "ParquetTableDataset",
+    "TextDataset",
     "ParsedChunk",
 ]

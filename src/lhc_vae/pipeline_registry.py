@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
-from lhc_vae.pipelines import mc, multi, preprocessing, vae
+from lhc_vae.pipelines import benchmark, mc, multi, preprocessing, report, vae
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -16,5 +16,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         pipelines.update(vae.create_pipelines(experiment))
     for experiment in ("exp1", "exp2"):
         pipelines.update(multi.create_pipelines(experiment))
+    pipelines["report"] = report.create_pipeline()
+    pipelines["benchmark"] = benchmark.create_pipeline()
     pipelines["__default__"] = pipelines["preprocessing"]
     return pipelines

@@ -60,6 +60,8 @@ class WholeEventLayout:
     padding class) and 4 features (log10 E, log10 pT, eta, phi; standardised), zero-padded."""
 
     max_objects: int = 19
+    #: The layout models every event (no event filter).
+    restricts = False
 
     @property
     def n_classes(self) -> int:
@@ -103,6 +105,8 @@ class JetsLayout:
 
     n_jets: int = 4
     n_bjets: int = 2
+    #: The layout models only a subset of the events (see :meth:`select`).
+    restricts = True
 
     @property
     def slots(self) -> list[tuple[str, str, int]]:

@@ -1,0 +1,1 @@
+"""Evaluation of generated events: thesis metrics, stronger metrics, report rendering."""
