@@ -110,6 +110,16 @@ def test_exp2_runs_end_to_end(project):
     truth = pd.read_parquet(project / "data" / "03_primary" / "pythia" / "ttbar" / "events.parquet")
     assert events["n_j"].mean() == pytest.approx(truth.loc[truth["split"] == "train", "n_j"].mean(), rel=0.05)
 
+    # the report finds the run and puts it beside the thesis rows and the truth floor
+    kedro(project, "run", "--pipeline=report")
+    reporting = project / "data" / "08_reporting" / "pythia" / "ttbar"
+    page = (reporting / "report.html").read_text()
+    assert "exp2/beta_1p5/prior_auto" in page and "thesis exp2" in page and "truth vs truth (floor)" in page
+    assert page.count("data:image/png;base64,") >= 10
+    metrics = pd.read_csv(reporting / "metrics.csv")
+    assert set(metrics["run"]) == {"truth vs truth (floor)", "exp2/beta_1p5/prior_auto"}
+    assert metrics["js"].between(0, 1).all() and metrics["classifier_auc"].between(0, 1).all()
+
 
 def test_exp1_generation_from_truth_is_batched_and_bounded():
     from lhc_vae.events.features import FeatureScaler
@@ -128,12 +138,3 @@ def test_exp1_generation_from_truth_is_batched_and_bounded():
     np.testing.assert_array_equal(got[list(SYMBOLS)].to_numpy(), counts)
     ev2, obj2, _ = generate_exp1(models, mev, mobj, 500, alpha=0.2, threshold=0.1, seed=4, encode=encode, decode=decode)
     pd.testing.assert_frame_equal(obj, obj2)
-    # the report finds the run and puts it beside the thesis rows and the truth floor
-    kedro(project, "run", "--pipeline=report")
-    reporting = project / "data" / "08_reporting" / "pythia" / "ttbar"
-    page = (reporting / "report.html").read_text()
-    assert "exp2/beta_1p5/prior_auto" in page and "thesis exp2" in page and "truth vs truth (floor)" in page
-    assert page.count("data:image/png;base64,") >= 10
-    metrics = pd.read_csv(reporting / "metrics.csv")
-    assert set(metrics["run"]) == {"truth vs truth (floor)", "exp2/beta_1p5/prior_auto"}
-    assert metrics["js"].between(0, 1).all() and metrics["classifier_auc"].between(0, 1).all()
