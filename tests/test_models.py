@@ -120,7 +120,7 @@ def test_short_training_lowers_the_loss_and_generation_is_reproducible(tmp_path)
     assert (a.objects["phi"].abs() <= np.pi).all() and (a.events["met_phi"].abs() <= np.pi).all()
     assert (a.objects["e"] >= a.objects["pt"]).all() and (a.objects["pt"] > 0).all()
     assert a.objects.groupby("event_index").size().max() <= 6
-    assert set(counts_a) == {"phi_wrapped", "met_phi_wrapped", "e_raised_to_pt"}
+    assert set(counts_a) == {"clipped_beyond_10_sigma", "phi_wrapped", "met_phi_wrapped", "e_raised_to_pt"}
 
 
 def test_bgmm_prior_samples_from_the_fitted_mixture():
@@ -145,3 +145,24 @@ def test_truth_prior_and_resolution():
     assert priors.resolve_prior("auto", "alpha") == "truth" and priors.resolve_prior("auto", "beta") == "normal"
     with pytest.raises(ValueError, match="latent_prior must be one of"):
         priors.resolve_prior("flow", "beta")
+
+
+def test_wild_decoder_outputs_are_clipped_and_counted():
+    from lhc_vae.models.generation import standardised_to_physical
+
+    _, _, scaler, _, _ = _model_tables(200, seed=6)
+    events = pd.DataFrame({"met": [0.0, 1e6], "met_phi": [0.0, np.nan]})
+    objects = pd.DataFrame(
+        {
+            "event_index": [0, 1],
+            "type": pd.Categorical(["j", "b"], categories=["j", "b", "e-", "e+", "m-", "m+", "g"], ordered=True),
+            "e": np.array([300.0, 0.1], np.float32),
+            "pt": np.array([0.0, 0.0], np.float32),
+            "eta": np.array([0.0, 0.0], np.float32),
+            "phi": np.array([0.0, 0.0], np.float32),
+        }
+    )
+    tables, counts = standardised_to_physical(events, objects, scaler, "ttbar")
+    assert counts["clipped_beyond_10_sigma"] == 3  # E = 300 sigma, MET = 1e6 sigma, MET phi NaN
+    assert np.isfinite(tables.objects[["e", "pt", "eta", "phi"]].to_numpy()).all()
+    assert np.isfinite(tables.events[["met", "met_phi"]].to_numpy()).all()

@@ -18,5 +18,14 @@ def register_pipelines() -> dict[str, Pipeline]:
         pipelines.update(multi.create_pipelines(experiment))
     pipelines["report"] = report.create_pipeline()
     pipelines["benchmark"] = benchmark.create_pipeline()
-    pipelines["__default__"] = pipelines["preprocessing"]
+    # kedro run: preprocessing -> the four experiments at the thesis's best alpha/beta -> report
+    best = ("baseline.alpha", "exp1.alpha", "exp2.beta", "exp3.beta")
+    pipelines["__default__"] = (
+        pipelines["preprocessing"]
+        + pipelines["baseline"]
+        + pipelines["exp1"]
+        + pipelines["exp2"]
+        + pipelines["exp3"]
+        + report.create_pipeline(after=tuple(f"{b}.generation_stats" for b in best))
+    )
     return pipelines

@@ -44,6 +44,7 @@ def _matrix(variables: pd.DataFrame, columns: tuple[str, ...], fill: float | Non
     for k, c in enumerate(columns):
         if c in ("met", "total_energy", "ht") or c.endswith("_pt") or c in ("m_jj", "m_top"):
             x[:, k] = np.log10(np.maximum(np.nan_to_num(x[:, k], nan=1e-3), 1e-3)) if fill is not None else np.log10(np.maximum(x[:, k], 1e-3))
+    x[~np.isfinite(x) & ~np.isnan(x)] = np.nan  # infinities count as missing
     if fill is not None:
         x = np.nan_to_num(x, nan=fill)
     return x

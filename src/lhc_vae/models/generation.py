@@ -16,6 +16,9 @@ from lhc_vae.events.features import FeatureScaler
 from lhc_vae.events.schema import EventTables, wrap_phi
 from lhc_vae.models.vae import decode
 
+#: Standardised values are clipped to +-Z_CLIP before the inverse transform (and counted).
+Z_CLIP = 10.0
+
 
 def to_physical(
     arrays: dict[str, np.ndarray], layout: Any, scaler: FeatureScaler, process_id: str
@@ -27,10 +30,18 @@ def to_physical(
 def standardised_to_physical(
     events_std: pd.DataFrame, objects_std: pd.DataFrame, scaler: FeatureScaler, process_id: str
 ) -> tuple[EventTables, dict[str, int]]:
-    """Standardised (events, objects) -> GeV tables: phi wrapped and E >= pT enforced, each counted."""
+    """Standardised (events, objects) -> GeV tables: values beyond +-10 standard deviations clipped
+    (10**x of a wild log-energy would overflow), phi wrapped and E >= pT enforced, each counted."""
+    features = ["e", "pt", "eta", "phi"]
+    z_obj = objects_std[features].to_numpy(np.float64)
+    z_ev = events_std[["met", "met_phi"]].to_numpy(np.float64)
+    clipped = int((~(np.abs(z_obj) <= Z_CLIP)).sum() + (~(np.abs(z_ev) <= Z_CLIP)).sum())
+    objects_std = objects_std.assign(**{f: np.clip(np.nan_to_num(z_obj[:, k]), -Z_CLIP, Z_CLIP) for k, f in enumerate(features)})
+    events_std = events_std.assign(met=np.clip(np.nan_to_num(z_ev[:, 0]), -Z_CLIP, Z_CLIP), met_phi=np.clip(np.nan_to_num(z_ev[:, 1]), -Z_CLIP, Z_CLIP))
     events = scaler.inverse_events(events_std, wrap=False)
     objects = scaler.inverse_objects(objects_std, wrap=False)
     counts = {
+        "clipped_beyond_10_sigma": clipped,
         "phi_wrapped": int((np.abs(objects["phi"]) > np.pi).sum()),
         "met_phi_wrapped": int((np.abs(events["met_phi"]) > np.pi).sum()),
         "e_raised_to_pt": int((objects["e"] < objects["pt"]).sum()),

@@ -28,9 +28,18 @@ def _subset(run: GeneratedRun) -> str:
 
 
 def collect_samples(
-    runs: list[GeneratedRun], primary_events: pd.DataFrame, primary_objects: pd.DataFrame, seed: int, params: dict[str, Any]
+    runs: list[GeneratedRun],
+    primary_events: pd.DataFrame,
+    primary_objects: pd.DataFrame,
+    seed: int,
+    params: dict[str, Any],
+    *awaited: Any,
 ) -> dict[str, Any]:
-    """Event variables of the test-split truth (two halves per subset) and of every run."""
+    """Event variables of the test-split truth (two halves per subset) and of every run.
+
+    ``awaited``: generation statistics of runs made in the same ``kedro run``; they only order
+    the report after those runs (the runs themselves are found on disk).
+    """
     if not runs:
         raise ValueError(
             "no generated events found for this process; run an experiment first, e.g. `kedro run --pipeline=exp3`"

@@ -5,12 +5,13 @@ from kedro.pipeline import Node, Pipeline
 from lhc_vae.pipelines.report.nodes import collect_samples, compute_metrics, metrics_records, render_report, report_figures
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def create_pipeline(after: tuple[str, ...] = (), **kwargs) -> Pipeline:
+    """``after``: datasets of runs in the same ``kedro run`` that the report must wait for."""
     return Pipeline(
         [
             Node(
                 collect_samples,
-                inputs=["generated_runs", "primary_events", "primary_objects", "params:seed", "params:report"],
+                inputs=["generated_runs", "primary_events", "primary_objects", "params:seed", "params:report", *after],
                 outputs="report_samples",
                 name="collect_samples_node",
             ),
