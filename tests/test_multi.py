@@ -120,6 +120,17 @@ def test_exp2_runs_end_to_end(project):
     assert set(metrics["run"]) == {"truth vs truth (floor)", "exp2/beta_1p5/prior_auto"}
     assert metrics["js"].between(0, 1).all() and metrics["classifier_auc"].between(0, 1).all()
 
+    # the benchmark times the MC chain and every trained model in one run; the report shows it
+    kedro(project, "run", "--pipeline=benchmark", "--params", "benchmark.mc_events=30,benchmark.mc_block_size=30,benchmark.large_batch=5000")
+    bench = json.loads((reporting / "benchmark.json").read_text())
+    assert bench["mc"]["events"] == 30 and bench["mc"]["ms_per_event_per_core"] > 0
+    model = bench["models"]["exp2/beta_1p5"]
+    assert model["flops_per_event"] > 0 and 0 < model["roofline_percent"] < 100
+    assert model["speedup_vs_mc"] == pytest.approx(bench["mc"]["ms_per_event_per_core"] / model["ms_per_event_steady"])
+    assert bench["preprocessing"]["events"] == 2000 and bench["matmul_gflops"] > 1
+    kedro(project, "run", "--pipeline=report")
+    assert "speed-up vs MC" in (reporting / "report.html").read_text()
+
 
 def test_exp1_generation_from_truth_is_batched_and_bounded():
     from lhc_vae.events.features import FeatureScaler
@@ -138,3 +149,10 @@ def test_exp1_generation_from_truth_is_batched_and_bounded():
     np.testing.assert_array_equal(got[list(SYMBOLS)].to_numpy(), counts)
     ev2, obj2, _ = generate_exp1(models, mev, mobj, 500, alpha=0.2, threshold=0.1, seed=4, encode=encode, decode=decode)
     pd.testing.assert_frame_equal(obj, obj2)
+
+
+def test_dense_flops_by_hand():
+    from lhc_vae.pipelines.benchmark.nodes import dense_flops
+
+    exp2 = {c.name: c for c in components("exp2", 32)}
+    assert dense_flops(exp2["met"].decoder()) == 2 * (32 * 64 + 64 * 64 + 64 * 64 + 64 * 2)
