@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import partial, update_wrapper
 
-from kedro.pipeline import Node, Pipeline, pipeline
+from kedro.pipeline import Node, Pipeline
 
 from lhc_vae.events.schema import SYMBOL_SLUG, SYMBOLS
 from lhc_vae.pipelines.multi.nodes import (
@@ -20,7 +20,7 @@ from lhc_vae.pipelines.multi.nodes import (
     summarise_training,
     train_component,
 )
-from lhc_vae.pipelines.vae.pipeline import GLOBAL_PARAMS, SHARED_INPUTS, constant
+from lhc_vae.pipelines.vae.pipeline import constant, namespaced
 from lhc_vae.tags import run_tag
 
 #: Grids of thesis §7.4.3 (alpha) and §7.5.4 (beta).
@@ -71,10 +71,7 @@ def _generate(experiment: str, alpha_input: str) -> Pipeline:
 
 
 def _namespaced(p: Pipeline, namespace: str, experiment: str) -> Pipeline:
-    used = p.inputs()
-    params = {f"params:{g}": f"params:{g}" for g in (*GLOBAL_PARAMS, "no_mask_generator") if f"params:{g}" in used}
-    params["params:vae"] = f"params:{experiment}"
-    return pipeline(p, namespace=namespace, inputs=SHARED_INPUTS & used, parameters=params)
+    return namespaced(p, namespace, experiment, extra_globals=("no_mask_generator",))
 
 
 def create_pipelines(experiment: str) -> dict[str, Pipeline]:

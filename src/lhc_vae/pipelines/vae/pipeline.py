@@ -70,9 +70,11 @@ def _generate(alpha_input: str) -> Pipeline:
     )
 
 
-def _namespaced(p: Pipeline, namespace: str, experiment: str) -> Pipeline:
+def namespaced(p: Pipeline, namespace: str, experiment: str, extra_globals: tuple[str, ...] = ()) -> Pipeline:
+    """Namespace a run's pipeline: global parameters and the shared model inputs stay global,
+    ``params:vae`` becomes ``params:<experiment>``."""
     used = p.inputs()
-    params = {f"params:{g}": f"params:{g}" for g in GLOBAL_PARAMS if f"params:{g}" in used}
+    params = {f"params:{g}": f"params:{g}" for g in (*GLOBAL_PARAMS, *extra_globals) if f"params:{g}" in used}
     params["params:vae"] = f"params:{experiment}"
     return pipeline(p, namespace=namespace, inputs=SHARED_INPUTS & used, parameters=params)
 
@@ -84,8 +86,8 @@ def create_pipelines(experiment: str) -> dict[str, Pipeline]:
     train = _train("params:alpha", "params:beta")
     gen = _generate("params:alpha")
     pipes = {
-        experiment: _namespaced(train + gen, namespace, experiment),
-        f"{experiment}_generate": _namespaced(gen, namespace, experiment),
+        experiment: namespaced(train + gen, namespace, experiment),
+        f"{experiment}_generate": namespaced(gen, namespace, experiment),
     }
     sweep = Pipeline([])
     for value in SWEEPS[experiment]:
@@ -93,6 +95,6 @@ def create_pipelines(experiment: str) -> dict[str, Pipeline]:
         alpha_input = "sweep_value" if variator == "alpha" else "params:alpha"
         beta_input = "sweep_value" if variator == "beta" else "params:beta"
         body = const + _train(alpha_input, beta_input) + _generate(alpha_input)
-        sweep += _namespaced(body, f"{experiment}_sweep.{run_tag(variator, value)}", experiment)
+        sweep += namespaced(body, f"{experiment}_sweep.{run_tag(variator, value)}", experiment)
     pipes[f"{experiment}_sweep"] = sweep
     return pipes
