@@ -81,3 +81,22 @@ def test_truth_floor_is_below_a_broken_model():
         assert floor[key] < bad[key], key
     assert abs(floor["classifier_auc"] - 0.5) < 0.06
     assert floor["multiplicity_js_mean"] < 0.1
+
+
+def test_find_runs_leaves_out_runs_older_than_their_model(tmp_path):
+    import os
+
+    from lhc_vae.evaluation.runs import find_runs
+
+    gen, models = tmp_path / "gen", tmp_path / "models"
+    for tag in ("beta_1", "beta_2"):
+        run = gen / "exp3" / tag / "prior_auto"
+        (run / "objects").mkdir(parents=True)
+        (run / "events.parquet").write_text("")
+        (run / "generation_stats.json").write_text('{"n_generated": 1}')
+        (models / "exp3" / tag).mkdir(parents=True)
+        (models / "exp3" / tag / "training.json").write_text("{}")
+        os.utime(run / "generation_stats.json", (1000, 1000))
+        os.utime(models / "exp3" / tag / "training.json", (500 if tag == "beta_1" else 2000,) * 2)
+    runs = find_runs(gen, models)
+    assert [r.run_id for r in runs] == ["exp3/beta_1/prior_auto"] and runs[0].stats == {"n_generated": 1}

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -50,8 +53,15 @@ class GeneratedRun:
         return found
 
 
+def _is_stale(stats_file: Path, model_directory: Path) -> bool:
+    """Generated before its model was last trained (the model was retrained since)."""
+    training = model_directory / "training.json"
+    return training.is_file() and training.stat().st_mtime > stats_file.stat().st_mtime
+
+
 def find_runs(generated_root: str | Path, models_root: str | Path) -> list[GeneratedRun]:
-    """Every complete run (statistics, events and objects present) below ``generated_root``."""
+    """Every complete, current run (statistics, events and objects present, generated after its
+    model was last trained) below ``generated_root``; stale runs are logged and left out."""
     generated_root, models_root = Path(generated_root), Path(models_root)
     runs = []
     for stats_file in sorted(generated_root.glob("*/*/*/generation_stats.json")):
@@ -59,7 +69,9 @@ def find_runs(generated_root: str | Path, models_root: str | Path) -> list[Gener
         if not ((directory / "events.parquet").is_file() and (directory / "objects").is_dir()):
             continue
         prior, tag, experiment = directory.name, directory.parent.name, directory.parent.parent.name
-        runs.append(
-            GeneratedRun(experiment, tag, prior, directory, models_root / experiment / tag, json.loads(stats_file.read_text()))
-        )
+        model_directory = models_root / experiment / tag
+        if _is_stale(stats_file, model_directory):
+            log.warning("left out %s: generated before its model was retrained; regenerate it with the *_generate pipeline", directory)
+            continue
+        runs.append(GeneratedRun(experiment, tag, prior, directory, model_directory, json.loads(stats_file.read_text())))
     return runs
