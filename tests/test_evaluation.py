@@ -50,6 +50,9 @@ def test_classifier_auc_half_and_separable():
     assert abs(auc - 0.5) < 0.04 and err < 0.05
     auc, _ = m.classifier_auc(x[:3000], x[3000:] + 5.0, seed=0)
     assert auc > 0.99
+    x[:, 2] = np.nan  # a feature missing everywhere (no leptons in experiment III's events)
+    auc, _ = m.classifier_auc(x[:3000], x[3000:], seed=0)
+    assert abs(auc - 0.5) < 0.04
 
 
 def test_fpd_and_kpd_near_zero_for_same_distribution_and_large_when_shifted():
@@ -95,8 +98,8 @@ def test_find_runs_leaves_out_runs_older_than_their_model(tmp_path):
         (run / "events.parquet").write_text("")
         (run / "generation_stats.json").write_text('{"n_generated": 1}')
         (models / "exp3" / tag).mkdir(parents=True)
-        (models / "exp3" / tag / "training.json").write_text("{}")
+        (models / "exp3" / tag / "decoder.keras").write_text("")
         os.utime(run / "generation_stats.json", (1000, 1000))
-        os.utime(models / "exp3" / tag / "training.json", (500 if tag == "beta_1" else 2000,) * 2)
+        os.utime(models / "exp3" / tag / "decoder.keras", (500 if tag == "beta_1" else 2000,) * 2)
     runs = find_runs(gen, models)
     assert [r.run_id for r in runs] == ["exp3/beta_1/prior_auto"] and runs[0].stats == {"n_generated": 1}

@@ -105,6 +105,7 @@ def classifier_auc(truth: np.ndarray, generated: np.ndarray, seed: int, folds: i
         raise ValueError(f"classifier_auc needs at least {2 * folds} events per sample, got {n}")
     x = np.concatenate([truth[rng.choice(len(truth), n, replace=False)], generated[rng.choice(len(generated), n, replace=False)]])
     y = np.r_[np.zeros(n), np.ones(n)]
+    x = x[:, ~np.isnan(x).all(axis=0)]  # a feature absent from both samples carries no information
     aucs = []
     for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
         clf = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.1, random_state=seed)

@@ -54,9 +54,10 @@ class GeneratedRun:
 
 
 def _is_stale(stats_file: Path, model_directory: Path) -> bool:
-    """Generated before its model was last trained (the model was retrained since)."""
-    training = model_directory / "training.json"
-    return training.is_file() and training.stat().st_mtime > stats_file.stat().st_mtime
+    """Generated before its decoder(s) were last saved (the model was retrained since)."""
+    decoders = [model_directory / "decoder.keras", *model_directory.glob("components/*/decoder.keras")]
+    newest = max((d.stat().st_mtime for d in decoders if d.is_file()), default=None)
+    return newest is not None and newest > stats_file.stat().st_mtime
 
 
 def find_runs(generated_root: str | Path, models_root: str | Path) -> list[GeneratedRun]:
