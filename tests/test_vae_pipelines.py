@@ -67,3 +67,12 @@ def test_exp3_trains_generates_and_regenerates(project):
     bstats = json.loads((base / "generation_stats.json").read_text())
     assert bstats["latent_prior"] == "truth" and not bstats["from_noise"] and "real validation event" in bstats["note"]
     assert read_darkmachines(base / "ttbar.csv").n_rejected == 0
+
+    # experiments I and II beside them, then one report with every experiment in its table
+    kedro(project, "run", "--pipeline=exp1", "--params", "exp1.epochs=1,n_generate=1000")
+    kedro(project, "run", "--pipeline=exp2", "--params", "exp2.epochs=1,n_generate=1000")
+    kedro(project, "run", "--pipeline=report")
+    page = (project / "data" / "08_reporting" / "pythia" / "ttbar" / "report.html").read_text()
+    table = page.split("<table>")[1]
+    for run in ("baseline/alpha_0p3", "exp1/alpha_0p2", "exp2/beta_1p5", "exp3/beta_1p5", "thesis baseline", "thesis exp3"):
+        assert run in table, run
