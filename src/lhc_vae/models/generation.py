@@ -6,6 +6,9 @@ phi wrapped to [-pi, pi] and E >= pT enforced, each counted. Vectorised end to e
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -13,8 +16,11 @@ import numpy as np
 import pandas as pd
 
 from lhc_vae.events.features import FeatureScaler
-from lhc_vae.events.schema import EventTables, wrap_phi
+from lhc_vae.events.schema import EventTables, primary_tables, wrap_phi
+from lhc_vae.events.selection import evaluate_selection
 from lhc_vae.models.vae import decode
+
+log = logging.getLogger(__name__)
 
 #: Standardised values are clipped to +-Z_CLIP before the inverse transform (and counted).
 Z_CLIP = 10.0
@@ -63,13 +69,9 @@ def generate(
     return to_physical(decode(decoder, z, batch_size), layout, scaler, process_id)
 
 
-
 def generated_tables(tables: EventTables) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
     """Generated events in the preprocessing's table form, with the §3.1 selection flags, and
     the invalid event rate (thesis eq. 6.6, percent) and mean multiplicity."""
-    from lhc_vae.events.schema import primary_tables
-    from lhc_vae.events.selection import evaluate_selection
-
     selection = evaluate_selection(tables.objects, tables.n_events)
     events, objects = primary_tables(tables)
     events = pd.concat([events, selection], axis=1)
@@ -82,8 +84,6 @@ def generated_tables(tables: EventTables) -> tuple[pd.DataFrame, pd.DataFrame, d
 def timed(run: Any, n: int, seed: int) -> tuple[Any, dict[str, float]]:
     """Run ``run(count, seed)`` for n events and time it: thesis eq. 6.7 (T_1K / 1000 after a
     warm-up call, full chain) and the steady state of the n-event call."""
-    import time
-
     run(1000, seed + 1)  # warm-up (graph tracing), not timed
     t0 = time.perf_counter()
     run(1000, seed + 2)
@@ -96,3 +96,18 @@ def timed(run: Any, n: int, seed: int) -> tuple[Any, dict[str, float]]:
         "ms_per_event_steady": 1e3 * t_all / n,
         "events_per_second_steady": n / t_all,
     }
+
+
+def run_generation(
+    run: Callable[[int, int], tuple[EventTables, dict[str, int]]], n: int, seed: int, **meta: Any
+) -> tuple[pd.DataFrame, pd.DataFrame, EventTables, dict[str, Any]]:
+    """Time ``run(count, seed)`` (:func:`timed`) and return the generated tables in primary form
+    with the run's statistics: ``meta``, timing (eq. 6.7), corrections and IER (eq. 6.6)."""
+    (tables, corrections), timing = timed(run, n, seed)
+    events, objects, quality = generated_tables(tables)
+    stats = {**meta, "n_generated": n, "seed": seed, **timing, "corrections": corrections, **quality}
+    log.info(
+        "%s: %d events at %.4f ms/event (steady), IER %.2f %%",
+        meta.get("experiment", "generation"), n, stats["ms_per_event_steady"], stats["invalid_event_rate_percent"],
+    )
+    return events, objects, tables, stats

@@ -16,6 +16,9 @@ from sklearn.mixture import BayesianGaussianMixture
 
 from lhc_vae.tags import PRIORS, resolve_prior  # noqa: F401  (re-exported: the prior names)
 
+#: How every output of a truth-perturbation run labels itself (it is not generation from noise).
+TRUTH_PERTURBATION_NOTE = "alpha-VAE truth perturbation: each event starts from a real validation event"
+
 
 def fit_bgmm(encodings: np.ndarray, n_components: int, seed: int, max_samples: int = 50_000) -> BayesianGaussianMixture:
     """Fit a BGMM with ``n_components`` full-covariance components on (a seeded subsample of) encodings."""

@@ -18,8 +18,9 @@ from lhc_vae.events.features import FeatureScaler  # noqa: E402
 from lhc_vae.events.schema import COUNT_COLUMNS, SYMBOLS, EventTables  # noqa: E402
 from lhc_vae.events.split import split_tables  # noqa: E402
 from lhc_vae.models import multi  # noqa: E402
-from lhc_vae.models.generation import generated_tables, standardised_to_physical, timed  # noqa: E402
+from lhc_vae.models.generation import run_generation, standardised_to_physical  # noqa: E402
 from lhc_vae.models.mask_generator import TwoLevelMaskGenerator  # noqa: E402
+from lhc_vae.models.priors import TRUTH_PERTURBATION_NOTE  # noqa: E402
 from lhc_vae.models.vae import decode, encode, fit_vae  # noqa: E402
 from lhc_vae.tags import resolve_prior, run_tag  # noqa: E402
 
@@ -146,24 +147,18 @@ def generate_events(
             ev, obj = multi.generate_exp2(models, masks, int(params["latent_dim"]), s, decode)
         return standardised_to_physical(ev, obj, fs, process)
 
-    (tables, corrections), timing = timed(run, n, int(seed))
-    events, objects, quality = generated_tables(tables)
-    stats = {
-        "experiment": experiment,
-        "variator": VARIATOR[experiment],
-        "latent_prior": PRIOR[experiment],
-        "from_noise": experiment == "exp2",
-        "note": "alpha-VAE truth perturbation: each event starts from a real validation event"
+    return run_generation(
+        run,
+        n,
+        int(seed),
+        experiment=experiment,
+        variator=VARIATOR[experiment],
+        latent_prior=PRIOR[experiment],
+        from_noise=experiment == "exp2",
+        note=TRUTH_PERTURBATION_NOTE
         if experiment == "exp1"
         else "generated from noise with masks from the two-level statistical generator",
-        "n_generated": n,
-        "seed": int(seed),
-        **timing,
-        "corrections": corrections,
-        **quality,
-    }
-    log.info("%s: %d events at %.4f ms/event (steady), IER %.2f %%", experiment, n, stats["ms_per_event_steady"], stats["invalid_event_rate_percent"])
-    return events, objects, tables, stats
+    )
 
 
 def _mask_keys(events: pd.DataFrame) -> pd.Series:

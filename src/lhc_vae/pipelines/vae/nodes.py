@@ -22,11 +22,11 @@ import pandas as pd  # noqa: E402
 from lhc_vae.events.features import FeatureScaler  # noqa: E402
 from lhc_vae.events.schema import EventTables  # noqa: E402
 from lhc_vae.events.split import split_tables  # noqa: E402
-from lhc_vae.tags import run_tag  # noqa: E402
 from lhc_vae.models import priors  # noqa: E402
 from lhc_vae.models.experiments import Experiment, get_experiment  # noqa: E402
-from lhc_vae.models.generation import generate, generated_tables, timed  # noqa: E402
+from lhc_vae.models.generation import generate, run_generation  # noqa: E402
 from lhc_vae.models.vae import encode, fit_vae  # noqa: E402
+from lhc_vae.tags import run_tag  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -148,21 +148,13 @@ def generate_events(
     def run(count: int, s: int) -> tuple[EventTables, dict[str, int]]:
         return generate(decoder, _sample(prior, count, alpha, s), exp.layout, fs, process, batch)
 
-    (tables, corrections), timing = timed(run, n, int(seed))
-    events, objects, quality = generated_tables(tables)
-    stats = {
-        "experiment": exp.name,
-        "variator": exp.variator,
-        "latent_prior": prior["kind"],
-        "from_noise": prior["kind"] != "truth",
-        "note": "alpha-VAE truth perturbation: each event starts from a real validation event"
-        if prior["kind"] == "truth"
-        else "generated from the latent prior only",
-        "n_generated": n,
-        "seed": int(seed),
-        **timing,
-        "corrections": corrections,
-        **quality,
-    }
-    log.info("%s: %d events at %.4f ms/event (steady), IER %.2f %%", exp.name, n, stats["ms_per_event_steady"], stats["invalid_event_rate_percent"])
-    return events, objects, tables, stats
+    return run_generation(
+        run,
+        n,
+        int(seed),
+        experiment=exp.name,
+        variator=exp.variator,
+        latent_prior=prior["kind"],
+        from_noise=prior["kind"] != "truth",
+        note=priors.TRUTH_PERTURBATION_NOTE if prior["kind"] == "truth" else "generated from the latent prior only",
+    )
