@@ -29,6 +29,20 @@ def test_sweeps_are_namespaced_groups():
     assert "params:beta" in pipes["exp3"].inputs() and "params:exp3" in pipes["exp3"].inputs()
 
 
+def test_default_pipeline_runs_each_experiment_at_its_thesis_best_value():
+    pipes = register_pipelines()
+    default = pipes["__default__"]
+    # Table 8.1: baseline alpha 0.2, exp I alpha 0.3, exp II and III beta 1.5
+    expected = {"baseline_sweep.alpha_0p2", "exp1_sweep.alpha_0p3", "exp2_sweep.beta_1p5", "exp3_sweep.beta_1p5"}
+    assert {n.namespace for n in default.nodes if n.namespace} == expected
+    assert set(pipes["preprocessing"].nodes) <= set(default.nodes)
+    (report_input,) = [n for n in default.nodes if n.name == "collect_samples_node"]
+    assert {i.rsplit(".", 1)[0] for i in report_input.inputs if i.endswith(".generation_stats")} == expected
+    # the report is the last step: every experiment's node runs before it
+    order = [n.name for n in default.nodes]
+    assert order.index("collect_samples_node") > max(i for i, n in enumerate(default.nodes) if n.namespace)
+
+
 def test_exp3_trains_generates_and_regenerates(project):
     raw = project / "data" / "01_raw" / "pythia" / "ttbar.csv"
     write_darkmachines(make_tables(2500, seed=8), raw)

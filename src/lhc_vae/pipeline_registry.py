@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
+from lhc_vae.evaluation.report import THESIS_TABLES
 from lhc_vae.pipelines import benchmark, mc, multi, preprocessing, report, vae
+
+
+#: Which pipeline factory builds each experiment.
+FACTORIES = {"baseline": vae, "exp3": vae, "exp1": multi, "exp2": multi}
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -12,20 +17,15 @@ def register_pipelines() -> dict[str, Pipeline]:
         "mc": mc.create_pipeline(),
         "preprocessing": preprocessing.create_pipeline(),
     }
-    for experiment in ("baseline", "exp3"):
-        pipelines.update(vae.create_pipelines(experiment))
-    for experiment in ("exp1", "exp2"):
-        pipelines.update(multi.create_pipelines(experiment))
+    for experiment, factory in FACTORIES.items():
+        pipelines.update(factory.create_pipelines(experiment))
     pipelines["report"] = report.create_pipeline()
     pipelines["benchmark"] = benchmark.create_pipeline()
-    # kedro run: preprocessing -> the four experiments at the thesis's best alpha/beta -> report
-    best = ("baseline.alpha", "exp1.alpha", "exp2.beta", "exp3.beta")
-    pipelines["__default__"] = (
-        pipelines["preprocessing"]
-        + pipelines["baseline"]
-        + pipelines["exp1"]
-        + pipelines["exp2"]
-        + pipelines["exp3"]
-        + report.create_pipeline(after=tuple(f"{b}.generation_stats" for b in best))
-    )
+    # kedro run: preprocessing -> each experiment at the thesis's best alpha/beta (Table 8.1) -> report
+    best = [
+        FACTORIES[experiment].fixed_value_run(experiment, alpha if alpha is not None else beta)
+        for experiment, alpha, beta, *_ in THESIS_TABLES["ttbar"]
+    ]
+    stats = tuple(sorted(o for p in best for o in p.outputs() if o.endswith(".generation_stats")))
+    pipelines["__default__"] = pipelines["preprocessing"] + sum(best, Pipeline([])) + report.create_pipeline(after=stats)
     return pipelines

@@ -81,12 +81,15 @@ def create_pipelines(experiment: str) -> dict[str, Pipeline]:
         experiment: _namespaced(_train(experiment, "params:alpha", "params:beta") + _generate(experiment, "params:alpha"), namespace, experiment),
         f"{experiment}_generate": _namespaced(_generate(experiment, "params:alpha"), namespace, experiment),
     }
-    sweep = Pipeline([])
-    for value in SWEEPS[experiment]:
-        const = Pipeline([Node(partial(constant, value), inputs=None, outputs="sweep_value", name="sweep_value")])
-        alpha_input = "sweep_value" if variator == "alpha" else "params:alpha"
-        beta_input = "sweep_value" if variator == "beta" else "params:beta"
-        body = const + _train(experiment, alpha_input, beta_input) + _generate(experiment, alpha_input)
-        sweep += _namespaced(body, f"{experiment}_sweep.{run_tag(variator, value)}", experiment)
-    pipes[f"{experiment}_sweep"] = sweep
+    pipes[f"{experiment}_sweep"] = sum((fixed_value_run(experiment, v) for v in SWEEPS[experiment]), Pipeline([]))
     return pipes
+
+
+def fixed_value_run(experiment: str, value: float) -> Pipeline:
+    """Train and generate at a fixed alpha or beta (namespace ``E_sweep.<tag>``): one point of a sweep."""
+    variator = VARIATOR[experiment]
+    const = Pipeline([Node(partial(constant, value), inputs=None, outputs="sweep_value", name="sweep_value")])
+    alpha_input = "sweep_value" if variator == "alpha" else "params:alpha"
+    beta_input = "sweep_value" if variator == "beta" else "params:beta"
+    body = const + _train(experiment, alpha_input, beta_input) + _generate(experiment, alpha_input)
+    return _namespaced(body, f"{experiment}_sweep.{run_tag(variator, value)}", experiment)

@@ -89,12 +89,16 @@ def create_pipelines(experiment: str) -> dict[str, Pipeline]:
         experiment: namespaced(train + gen, namespace, experiment),
         f"{experiment}_generate": namespaced(gen, namespace, experiment),
     }
-    sweep = Pipeline([])
-    for value in SWEEPS[experiment]:
-        const = Pipeline([Node(partial(constant, value), inputs=None, outputs="sweep_value", name="sweep_value")])
-        alpha_input = "sweep_value" if variator == "alpha" else "params:alpha"
-        beta_input = "sweep_value" if variator == "beta" else "params:beta"
-        body = const + _train(alpha_input, beta_input) + _generate(alpha_input)
-        sweep += namespaced(body, f"{experiment}_sweep.{run_tag(variator, value)}", experiment)
-    pipes[f"{experiment}_sweep"] = sweep
+    pipes[f"{experiment}_sweep"] = sum((fixed_value_run(experiment, v) for v in SWEEPS[experiment]), Pipeline([]))
     return pipes
+
+
+def fixed_value_run(experiment: str, value: float) -> Pipeline:
+    """Train and generate at a fixed alpha or beta (namespace ``E_sweep.<tag>``, the same output
+    paths as ``kedro run --pipeline=E --params alpha|beta=value``): one point of a sweep."""
+    variator = get_experiment(experiment).variator
+    const = Pipeline([Node(partial(constant, value), inputs=None, outputs="sweep_value", name="sweep_value")])
+    alpha_input = "sweep_value" if variator == "alpha" else "params:alpha"
+    beta_input = "sweep_value" if variator == "beta" else "params:beta"
+    body = const + _train(alpha_input, beta_input) + _generate(alpha_input)
+    return namespaced(body, f"{experiment}_sweep.{run_tag(variator, value)}", experiment)
