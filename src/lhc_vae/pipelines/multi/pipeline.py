@@ -20,7 +20,7 @@ from lhc_vae.pipelines.multi.nodes import (
     summarise_training,
     train_component,
 )
-from lhc_vae.pipelines.vae.pipeline import constant, namespaced
+from lhc_vae.pipelines.vae.pipeline import fixed_value_inputs, namespaced
 from lhc_vae.tags import run_tag
 
 #: Grids of thesis §7.4.3 (alpha) and §7.5.4 (beta).
@@ -88,8 +88,6 @@ def create_pipelines(experiment: str) -> dict[str, Pipeline]:
 def fixed_value_run(experiment: str, value: float) -> Pipeline:
     """Train and generate at a fixed alpha or beta (namespace ``E_sweep.<tag>``): one point of a sweep."""
     variator = VARIATOR[experiment]
-    const = Pipeline([Node(partial(constant, value), inputs=None, outputs="sweep_value", name="sweep_value")])
-    alpha_input = "sweep_value" if variator == "alpha" else "params:alpha"
-    beta_input = "sweep_value" if variator == "beta" else "params:beta"
+    const, alpha_input, beta_input = fixed_value_inputs(variator, value)
     body = const + _train(experiment, alpha_input, beta_input) + _generate(experiment, alpha_input)
     return _namespaced(body, f"{experiment}_sweep.{run_tag(variator, value)}", experiment)

@@ -97,8 +97,14 @@ def fixed_value_run(experiment: str, value: float) -> Pipeline:
     """Train and generate at a fixed alpha or beta (namespace ``E_sweep.<tag>``, the same output
     paths as ``kedro run --pipeline=E --params alpha|beta=value``): one point of a sweep."""
     variator = get_experiment(experiment).variator
+    const, alpha_input, beta_input = fixed_value_inputs(variator, value)
+    body = const + _train(alpha_input, beta_input) + _generate(alpha_input)
+    return namespaced(body, f"{experiment}_sweep.{run_tag(variator, value)}", experiment)
+
+
+def fixed_value_inputs(variator: str, value: float) -> tuple[Pipeline, str, str]:
+    """The node that holds a fixed alpha or beta, and the (alpha, beta) inputs a run then takes."""
     const = Pipeline([Node(partial(constant, value), inputs=None, outputs="sweep_value", name="sweep_value")])
     alpha_input = "sweep_value" if variator == "alpha" else "params:alpha"
     beta_input = "sweep_value" if variator == "beta" else "params:beta"
-    body = const + _train(alpha_input, beta_input) + _generate(alpha_input)
-    return namespaced(body, f"{experiment}_sweep.{run_tag(variator, value)}", experiment)
+    return const, alpha_input, beta_input
