@@ -201,16 +201,11 @@ class CSVDataset(_FileDataset):
             data.to_csv(tmp, index=False)
 
 
-class KerasModelDataset(AbstractDataset):
+class KerasModelDataset(_FileDataset):
     """A Keras model as a ``.keras`` file (Keras 3), saved atomically, loaded uncompiled.
 
     A missing file raises one sentence naming the file and the command that trains the model.
     """
-
-    def __init__(self, filepath: str, missing_hint: str = "", metadata: dict | None = None) -> None:
-        self._filepath = Path(filepath)
-        self._missing_hint = missing_hint
-        self.metadata = metadata
 
     def load(self) -> Any:
         import keras
@@ -230,9 +225,6 @@ class KerasModelDataset(AbstractDataset):
 
     def _exists(self) -> bool:
         return self._filepath.is_file()
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath)}
 
 
 class ComponentDataset(_FileDataset):
