@@ -17,7 +17,8 @@ from lhc_vae.models.experiments import get_experiment  # noqa: E402
 from lhc_vae.models.generation import generate  # noqa: E402
 from lhc_vae.models.layouts import JetsLayout, WholeEventLayout  # noqa: E402
 from lhc_vae.models.vae import assemble, compile_vae, train  # noqa: E402
-from lhc_vae.models.variators import AlphaVariator, BetaVariator, kl_divergence  # noqa: E402
+from lhc_vae.models.losses import kl_divergence  # noqa: E402
+from lhc_vae.models.variators import AlphaVariator, BetaVariator  # noqa: E402
 
 
 def dense(i: int, o: int) -> int:

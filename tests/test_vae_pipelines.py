@@ -57,6 +57,7 @@ def test_exp3_trains_generates_and_regenerates(project):
     assert (models / "encoder.keras").is_file() and (models / "decoder.keras").is_file() and (models / "loss.png").is_file()
     training = json.loads((models / "training.json").read_text())
     assert training["epochs"] == 1 and training["beta"] == 1.5 and training["encoder_params"] == 1_168_960
+    assert training["effective_beta"] == 1.5 and training["reconstruction_loss"] == "sum over features per event, mean over events"
     out_dir = project / "data" / "07_model_output" / "pythia" / "ttbar" / "exp3" / "beta_1p5" / "prior_auto"
     stats = json.loads((out_dir / "generation_stats.json").read_text())
     assert stats["n_generated"] == 3000 and stats["latent_prior"] == "normal" and stats["from_noise"]

@@ -246,26 +246,6 @@ class ComponentDataset(_FileDataset):
             (tmp / "training.json").write_text(json.dumps(_finite_floats(data["training"]), indent=2, default=_json_default))
 
 
-class GeneratedRunsDataset(AbstractDataset):
-    """Read-only: every generation run found under ``generated_root`` (see ``evaluation.runs``)."""
-
-    def __init__(self, generated_root: str, models_root: str, metadata: dict | None = None) -> None:
-        self._generated_root = generated_root
-        self._models_root = models_root
-        self.metadata = metadata
-
-    def load(self) -> list:
-        from lhc_vae.evaluation.runs import find_runs
-
-        return find_runs(self._generated_root, self._models_root)
-
-    def save(self, data: Any) -> None:
-        raise DatasetError("GeneratedRunsDataset is read-only")
-
-    def _describe(self) -> dict[str, Any]:
-        return {"generated_root": self._generated_root, "models_root": self._models_root}
-
-
 class DirectoryDataset(_FileDataset):
     """Read-only: the path of a directory, for nodes that scan what it holds (trained models)."""
 
@@ -315,7 +295,6 @@ __all__ = [
     "JSONDataset",
     "KerasModelDataset",
     "PickleDataset",
-    "GeneratedRunsDataset",
     "ParquetTableDataset",
     "TextDataset",
     "ParsedChunk",

@@ -10,7 +10,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from lhc_vae.evaluation.features import LOG_VARIABLES, comparison_values  # noqa: E402
-from lhc_vae.evaluation.metrics import shared_bins  # noqa: E402
+from lhc_vae.evaluation.metrics import bin_centres, histogram  # noqa: E402
 
 LABELS = {
     "met": r"$\log_{10} E_T^{miss}$ [GeV]",
@@ -27,32 +27,32 @@ def _label(variable: str) -> str:
     return (r"$\log_{10}$ " if variable in LOG_VARIABLES else "") + f"{name} {pretty}" if name else variable
 
 
-def ratio_histogram(truth: pd.DataFrame, samples: dict[str, pd.DataFrame], variable: str) -> plt.Figure:
-    """Truth (filled) and each sample (step) normalised, with generated / truth below."""
+def ratio_histogram(truth: pd.DataFrame, samples: dict[str, pd.DataFrame], variable: str, edges: np.ndarray) -> plt.Figure:
+    """Truth (filled) and each sample (step) normalised on the truth's ``edges``, with
+    generated / truth below; the outer bins hold the under- and overflow (see ``metrics.histogram``)."""
     t = comparison_values(truth, variable)
     fig, (ax, rax) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     if t.size == 0:
         ax.set_title(f"{variable}: no truth entries")
         return fig
-    edges = shared_bins(t, np.concatenate([comparison_values(s, variable) for s in samples.values()] or [t]))
-    centres = 0.5 * (edges[1:] + edges[:-1])
-    t_h = np.histogram(np.clip(t, edges[0], edges[-1]), edges, density=True)[0]
+    centres = bin_centres(edges)
+    t_h = histogram(t, edges)
     ax.fill_between(centres, t_h, step="mid", color="lightgrey", label="truth (test split)")
     ax.step(centres, t_h, where="mid", color="black")
     for label, sample in samples.items():
         g = comparison_values(sample, variable)
         if g.size == 0:
             continue
-        g_h = np.histogram(np.clip(g, edges[0], edges[-1]), edges, density=True)[0]
+        g_h = histogram(g, edges)
         line = ax.step(centres, g_h, where="mid", label=label)[0]
         with np.errstate(divide="ignore", invalid="ignore"):
             rax.step(centres, np.where(t_h > 0, g_h / t_h, np.nan), where="mid", color=line.get_color())
-    ax.set_ylabel("density")
+    ax.set_ylabel("fraction of events per bin")
     ax.legend(fontsize=7)
     rax.axhline(1.0, color="black", lw=0.8)
     rax.set_ylim(0, 2)
     rax.set_ylabel("gen / truth")
-    rax.set_xlabel(_label(variable))
+    rax.set_xlabel(_label(variable) + " (outer bins: under/overflow)")
     fig.tight_layout()
     return fig
 

@@ -1,53 +1,58 @@
 """The report: a self-contained HTML page (images embedded) with the thesis's published numbers
-as reference rows (Table 8.1 for ttbar, Table 7.5 for stop_02)."""
+as reference rows (:mod:`lhc_vae.thesis`)."""
 
 from __future__ import annotations
 
 import base64
 import html
 import io
+import math
 from datetime import datetime, timezone
 from typing import Any
 
 import pandas as pd
 
-#: Published results of the thesis: (experiment, alpha, beta, WD, JS, KL, IER %, ms per event).
-THESIS_TABLES: dict[str, list[tuple[str, float | None, float | None, float, float, float, float, float]]] = {
-    "ttbar": [  # Table 8.1
-        ("baseline", 0.2, None, 0.002077, 0.037879, 0.013133, 1.68, 1.23),
-        ("exp1", 0.3, None, 0.000973, 0.023365, 0.004781, 0.46, 339.90),
-        ("exp2", None, 1.5, 0.002771, 0.055761, 0.016530, 4.55, 74.64),
-        ("exp3", None, 1.5, 0.004172, 0.067629, 0.022565, 4.40, 0.95),
-    ],
-    "stop_02": [  # Table 7.5
-        ("exp2", None, 1.5, 0.002388, 0.050689, 0.013760, 5.35, 75.07),
-        ("exp3", None, 1.5, 0.003779, 0.064287, 0.020012, 2.80, 0.95),
-    ],
-}
+from lhc_vae.thesis import THESIS_TABLES
 
-TABLE_COLUMNS = [
-    ("run", "run"),
-    ("from_noise", "from noise"),
-    ("wd_thesis", "WD (thesis: bin heights)"),
-    ("js", "JS (base 2)"),
-    ("kl", "KL"),
-    ("w1_sample", "W1 sample [σ truth]"),
-    ("invalid_event_rate_percent", "IER %"),
-    ("ms_per_event_t1k", "ms/event (T1K/1000)"),
-    ("ms_per_event_steady", "ms/event steady"),
-    ("classifier_auc", "classifier AUC"),
-    ("fpd", "FPD"),
-    ("kpd", "KPD"),
-    ("correlation_distance", "corr. distance"),
-    ("multiplicity_js_mean", "multiplicity JS"),
+#: (key, header, key of its uncertainty or None), in table order.
+TABLE_COLUMNS: list[tuple[str, str, str | None]] = [
+    ("run", "run", None),
+    ("subset", "truth subset", None),
+    ("n_generated", "events compared", None),
+    ("from_noise", "from noise", None),
+    ("effective_beta", "β in the loss", None),
+    ("rank_auc_full", "rank (AUC)", None),
+    ("auc_full", "AUC full event", "auc_full_err"),
+    ("auc_summary", "AUC summary features", "auc_summary_err"),
+    ("w1_sample", "W1 sample [σ]", "w1_sample_err"),
+    ("w1_binned", "W1 binned [σ]", "w1_binned_err"),
+    ("js", "JS (base 2)", "js_err"),
+    ("kl", "KL", "kl_err"),
+    ("coverage", "coverage", None),
+    ("beyond_floor", "beyond floor (> 2σ)", None),
+    ("invalid_event_rate_percent", "IER %", None),
+    ("invalid_event_rate_raw_percent", "IER % before corrections", None),
+    ("fraction_phi_wrapped", "φ wrapped / object", None),
+    ("fraction_e_raised_to_pt", "E raised to pT / object", None),
+    ("fraction_clipped_beyond_10_sigma", "clipped at 10σ / object", None),
+    ("ms_per_event_t1k", "ms/event (T1K/1000)", None),
+    ("ms_per_event_steady", "ms/event steady", None),
+    ("fpd", "FPD", "fpd_err"),
+    ("kpd", "KPD", "kpd_err"),
+    ("multiplicity_js_mean", "multiplicity JS", "multiplicity_js_mean_err"),
+    ("correlation_distance", "corr. distance", None),
+    ("wd_thesis", "WD thesis-compatible (bin heights; never ranks)", "wd_thesis_err"),
 ]
 
 
 def thesis_rows(process: str) -> pd.DataFrame:
+    """The thesis's published rows for ``process`` (empty for a process it does not report)."""
     rows = [
         {
             "run": f"thesis {exp} " + (f"α={a}" if a is not None else f"β={b}"),
+            "subset": "5.4M challenge events",
             "from_noise": exp in ("exp2", "exp3"),
+            "effective_beta": b,
             "wd_thesis": wd,
             "js": js,
             "kl": kl,
@@ -66,23 +71,68 @@ def png_base64(fig: Any) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def _fmt(value: Any) -> str:
+def fmt(value: Any, error: Any = None) -> str:
+    """A cell: 4 significant digits, or the value to the precision of its uncertainty
+    (two significant digits of the error), e.g. ``0.1523 ± 0.0041``."""
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, float):
-        if value != value:  # NaN
-            return "–"
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, int | float):
+        value = float(value)
+        if value.is_integer() and abs(value) < 1e7 and error is None:
+            return f"{int(value)}"
+        if error is not None and isinstance(error, int | float) and math.isfinite(error) and error > 0:
+            digits = max(0, 1 - math.floor(math.log10(error)))
+            return f"{value:.{digits}f} ± {error:.{digits}f}"
         return f"{value:.4g}"
     return html.escape(str(value))
 
 
-def _table(frame: pd.DataFrame, columns: list[tuple[str, str]]) -> str:
-    head = "".join(f"<th>{html.escape(label)}</th>" for _, label in columns)
+def table(frame: pd.DataFrame, columns: list[tuple[str, str, str | None]]) -> str:
+    """An HTML table of ``frame``: reference rows yellow, floors green."""
+    head = "".join(f"<th>{html.escape(label)}</th>" for _, label, _ in columns)
     body = []
     for _, row in frame.iterrows():
-        cls = ' class="ref"' if row.get("reference") is True else (' class="floor"' if row.get("run") == "truth vs truth (floor)" else "")
-        body.append(f"<tr{cls}>" + "".join(f"<td>{_fmt(row.get(key, float('nan')))}</td>" for key, _ in columns) + "</tr>")
+        cls = ' class="ref"' if row.get("reference") is True else (' class="floor"' if str(row.get("run", "")).startswith("truth vs truth") else "")
+        cells = "".join(f"<td>{fmt(row.get(key), row.get(err) if err else None)}</td>" for key, _, err in columns)
+        body.append(f"<tr{cls}>{cells}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+STYLE = """
+body { font-family: sans-serif; margin: 2em; max-width: 1500px; }
+table { border-collapse: collapse; font-size: 12px; margin-bottom: 1.5em; }
+th, td { border: 1px solid #ccc; padding: 3px 6px; text-align: right; }
+th { background: #f0f0f0; } td:first-child { text-align: left; }
+tr.ref { background: #fff6d8; } tr.floor { background: #e3f2e3; }
+figure { display: inline-block; margin: 0.5em; } img { max-width: 640px; }
+figcaption { font-size: 11px; color: #555; }
+"""
+
+EXPLANATION = """<p>Truth is the whole held-out <b>test split</b>, never seen in training; a run of an experiment that
+models only part of the events (experiment III: at most 4 jets and 2 b-jets, nothing else) is compared with the
+test events of that <b>subset</b>. The green <b>floor</b> row compares the validation split with the test split: two
+independent truth samples of the same size, so it is the best any generator can score at this sample size. Every
+uncertainty is one standard deviation: bootstrap (events of both samples resampled) for the binned metrics, the
+standard error over the held-out folds for the classifier AUCs, the fit error for FPD and the inter-quartile half-range
+for KPD. <b>beyond floor</b> lists the metrics on which a run is worse than the floor by more than two combined
+standard deviations; the pair table below says which runs can be told apart.</p>
+<p><b>Ranking metrics</b> (lower is better): the AUC of a classifier trained to tell generated from true events on
+the whole event (every object's type, log pT, η, φ, log E up to 19 objects, and MET; 0.5 = indistinguishable) ranks
+the runs; W1 sample is the Wasserstein distance between the samples, W1 binned between the binned densities at the
+bin centres, both in units of the truth's standard deviation; JS (base 2) and KL on the same bins. Bins are fixed
+from the test split alone (50 equal bins over its 0.1-99.9 % range, plus underflow and overflow, saved in
+<code>binning.json</code>), so outliers cost. W1, JS and KL combine the variables with the entry weights of thesis
+eq. 6.5; a group (e.g. leptons) that a run never generates, or invents, gets the worst value (JS 1, KL 23.0, W1 10σ)
+and lowers <b>coverage</b>, the fraction of the truth's groups that the run generates.</p>
+<p><b>WD thesis-compatible</b> is the W1 between the two vectors of normalised bin <i>heights</i>, the only reading
+that reproduces the thesis's numbers (yellow rows, on 5.4M challenge events). It cannot see where the mass is: a
+shifted or mirrored distribution scores like the truth itself. It is shown beside the thesis rows and never ranks.
+The β in the loss is the weight of the KL term against a reconstruction term summed over features (thesis eq. 4.2).
+IER (eq. 6.6) is measured after the corrections (φ wrapped, E raised to pT, values clipped at 10σ), whose rates per
+generated object are shown; "before corrections" counts an event with any corrected value as invalid too.
+Runs marked "from noise: no" start every event from a real validation event (α-VAE truth perturbation).</p>"""
 
 
 def render_html(
@@ -90,57 +140,51 @@ def render_html(
     source: str,
     metrics: pd.DataFrame,
     per_variable: pd.DataFrame,
+    pairs: pd.DataFrame,
     images: dict[str, str],
     benchmark: dict[str, Any] | None,
 ) -> str:
     """The report page. ``images`` maps a caption to a base64 PNG."""
-    table = pd.concat([metrics, thesis_rows(process)], ignore_index=True)
-    columns = [c for c in TABLE_COLUMNS if c[0] in table.columns]
+    ranked = metrics.sort_values(["rank_auc_full"], na_position="first", kind="stable") if "rank_auc_full" in metrics else metrics
+    frame = pd.concat([ranked, thesis_rows(process)], ignore_index=True)
+    columns = [c for c in TABLE_COLUMNS if c[0] in frame.columns]
     figures = "".join(
         f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(name)}"><figcaption>{html.escape(name)}</figcaption></figure>'
         for name, data in images.items()
     )
-    bench = ""
-    if benchmark:
-        rows = "".join(
-            f"<tr><td>{html.escape(name)}</td><td>{_fmt(v.get('ms_per_event_t1k'))}</td><td>{_fmt(v.get('ms_per_event_steady'))}</td>"
-            f"<td>{_fmt(v.get('speedup_vs_mc'))}</td><td>{_fmt(v.get('roofline_percent'))}</td></tr>"
-            for name, v in benchmark.get("models", {}).items()
-        )
-        mc = benchmark.get("mc", {})
-        bench = (
-            f"<h2>Speed (benchmark of {html.escape(str(benchmark.get('date', '')))})</h2>"
-            f"<p>Monte Carlo chain (Pythia8 + FastJet + detector response): <b>{_fmt(mc.get('ms_per_event_per_core'))} ms</b> "
-            f"per accepted event per core. Matmul peak measured in the same run: {_fmt(benchmark.get('matmul_gflops'))} GFLOP/s.</p>"
-            "<table><thead><tr><th>model</th><th>ms/event (1k batch)</th><th>ms/event (large batch)</th><th>speed-up vs MC</th>"
-            f"<th>% of matmul peak</th></tr></thead><tbody>{rows}</tbody></table>"
-        )
-    per_var = per_variable.copy()
-    pv_cols = [(c, c) for c in ["run", "variable", "group", "n_truth", "n_generated", "wd_thesis", "w1_sample", "js", "kl"] if c in per_var]
+    pair_cols = [("run_a", "run A", None), ("run_b", "run B", None), ("metric", "metric", None), ("a", "A", None), ("b", "B", None),
+                 ("difference", "A − B", None), ("sigmas", "σ", None), ("distinguishable", "distinguishable (> 2σ)", None)]
+    pv_cols = [(c, c, None) for c in ["run", "variable", "group", "n_truth", "n_generated", "w1_sample", "w1_binned", "js", "kl", "wd_thesis"] if c in per_variable]
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>lhc-vae report: {html.escape(process)}</title>
-<style>
-body {{ font-family: sans-serif; margin: 2em; max-width: 1400px; }}
-table {{ border-collapse: collapse; font-size: 12px; margin-bottom: 1.5em; }}
-th, td {{ border: 1px solid #ccc; padding: 3px 6px; text-align: right; }}
-th {{ background: #f0f0f0; }} td:first-child {{ text-align: left; }}
-tr.ref {{ background: #fff6d8; }} tr.floor {{ background: #e3f2e3; }}
-figure {{ display: inline-block; margin: 0.5em; }} img {{ max-width: 640px; }}
-figcaption {{ font-size: 11px; color: #555; }}
-</style></head><body>
+<style>{STYLE}</style></head><body>
 <h1>Generated vs truth: {html.escape(process)} (source {html.escape(source)})</h1>
-<p>Made {datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}. Truth is the held-out test split, never seen in training.
-Each model is compared with one half of it; the <b>floor</b> row compares that half with the other half, so it shows the
-statistical limit at this sample size. Yellow rows are the thesis's published numbers (on 5.4M challenge events;
-their WD is taken between normalised bin heights, which is our <code>wd_thesis</code>; <code>W1 sample</code> is the true
-Wasserstein distance between the samples in units of the truth's standard deviation). WD, JS, KL combine the variables with
-the particle-count weights of thesis eq. 6.5. Classifier AUC: 0.5 means indistinguishable. Runs marked "from noise: no"
-start every event from a real validation event (alpha-VAE truth perturbation).</p>
-{_table(table, columns)}
-{bench}
+<p>Made {datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}.</p>
+{EXPLANATION}
+{table(frame, columns)}
+<h2>Which runs can be told apart</h2>
+{table(pairs, pair_cols) if len(pairs) else "<p>One run per truth subset: nothing to compare.</p>"}
+{benchmark_section(benchmark)}
 <h2>Figures</h2>
 {figures}
 <h2>Per-variable distances</h2>
-<details><summary>show ({len(per_var)} rows)</summary>{_table(per_var, pv_cols)}</details>
+<details><summary>show ({len(per_variable)} rows)</summary>{table(per_variable, pv_cols)}</details>
 </body></html>
 """
+
+
+def benchmark_section(benchmark: dict[str, Any] | None) -> str:
+    """The speed table of the ``benchmark`` pipeline, if it has been run."""
+    if not benchmark:
+        return ""
+    cols = [("model", "model", None), ("ms_per_event_t1k", "ms/event (1k batch)", None), ("ms_per_event_steady", "ms/event (large batch)", None),
+            ("speedup_1core", "speed-up vs MC, 1 core each", None), ("speedup_all_cores", "speed-up vs MC, all cores each", None),
+            ("roofline_percent", "% of matmul peak", None)]
+    rows = pd.DataFrame([{"model": name, **v} for name, v in benchmark.get("models", {}).items()])
+    mc = benchmark.get("mc", {})
+    return (
+        f"<h2>Speed (benchmark of {html.escape(str(benchmark.get('date', '')))})</h2>"
+        f"<p>Monte Carlo chain (Pythia8 + FastJet + detector response): <b>{fmt(mc.get('ms_per_event_per_core'))} ms</b> "
+        f"per accepted event per core. {html.escape(str(benchmark.get('note', '')))}</p>"
+        + (table(rows, [c for c in cols if c[0] in rows.columns]) if len(rows) else "")
+    )

@@ -2,6 +2,12 @@
 
 Decoder outputs -> layout tables (standardised) -> inverse scaler (10**x, x * std + mean) ->
 phi wrapped to [-pi, pi] and E >= pT enforced, each counted. Vectorised end to end.
+
+Time per event (thesis eq. 6.7, issue #11 item 8) has one definition for every experiment,
+:func:`timed` applied to a ``run(count, seed)`` that goes from the experiment's own start point
+(:data:`START_POINTS`) to physical events in GeV. The runs are built here, once, by
+:func:`single_model_run` and :func:`multi_model_run`; the generation nodes and the benchmark both
+use them, so the two time the same chain.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ import pandas as pd
 from lhc_vae.events.features import FeatureScaler
 from lhc_vae.events.schema import EventTables, primary_tables, wrap_phi
 from lhc_vae.events.selection import evaluate_selection
-from lhc_vae.models.vae import decode
+from lhc_vae.models import multi, priors
+from lhc_vae.models.mask_generator import TwoLevelMaskGenerator
+from lhc_vae.models.vae import decode, encode
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +89,118 @@ def generated_tables(tables: EventTables) -> tuple[pd.DataFrame, pd.DataFrame, d
     }
 
 
+#: Where each experiment's timed chain starts (a prior kind of a single-model experiment, or a
+#: multi-model experiment); every chain ends with physical events in GeV.
+START_POINTS = {
+    "normal": "noise: z ~ N(0, 1) -> decoder -> GeV",
+    "bgmm": "noise: z ~ BGMM (fitted on training encodings) -> decoder -> GeV",
+    "truth": "truth event (validation split, model-input arrays) -> encoder -> z_mean + N(0, alpha) -> decoder -> GeV",
+    "exp1": "truth event (validation split) -> event encoder -> + N(0, alpha) -> event decoder (MET, mask) -> "
+    "per type: truth object + generated MET -> encoder -> + N(0, alpha) -> decoder -> GeV",
+    "exp2": "noise: masks from the two-level statistical generator, z ~ N(0, 1) -> MET and per-type decoders -> GeV",
+}
+
+
+def truth_latent(
+    encoder: keras.Model, truth_inputs: dict[str, np.ndarray], n: int, alpha: float, seed: int, batch_size: int = 65536
+) -> np.ndarray:
+    """The alpha-VAE start point: n truth events drawn from ``truth_inputs`` (model-input arrays,
+    rows as :func:`lhc_vae.models.priors.perturb_truth`), encoded now, plus N(0, alpha) noise.
+
+    Same numbers as ``perturb_truth(encode(encoder, truth_inputs)["z_mean"], n, alpha, seed)[0]``,
+    but the encoder runs on the n drawn events inside the caller's timing."""
+    rng = np.random.default_rng(seed)
+    rows = priors.truth_rows(len(next(iter(truth_inputs.values()))), n, rng)
+    z = encode(encoder, {k: v[rows] for k, v in truth_inputs.items()}, batch_size)["z_mean"]
+    return z + alpha * rng.standard_normal(z.shape)
+
+
+def latent_start(
+    prior: dict[str, Any], n: int, alpha: float, seed: int, encoder: keras.Model | None = None, batch_size: int = 65536
+) -> np.ndarray:
+    """n latent points from a single-model prior (``normal``, ``bgmm`` or ``truth``, see
+    :func:`lhc_vae.pipelines.vae.nodes.fit_latent_prior`); ``truth`` encodes its events here."""
+    if prior["kind"] == "normal":
+        return priors.sample_normal(n, prior["latent_dim"], seed)
+    if prior["kind"] == "bgmm":
+        return priors.sample_bgmm(prior["model"], n, seed)
+    if prior["kind"] == "truth":
+        if encoder is None or "inputs" not in prior:
+            raise ValueError("the truth prior starts from truth events: it needs the encoder and the prior's model-input arrays")
+        return truth_latent(encoder, prior["inputs"], n, float(alpha), seed, batch_size)
+    raise ValueError(f"unknown latent prior {prior['kind']!r}")
+
+
+Run = Callable[[int, int], tuple[EventTables, dict[str, int]]]
+
+
+def single_model_run(
+    layout: Any,
+    decoder: keras.Model,
+    prior: dict[str, Any],
+    scaler: FeatureScaler,
+    process: str,
+    alpha: float = 0.0,
+    encoder: keras.Model | None = None,
+    batch_size: int = 65536,
+) -> Run:
+    """``run(count, seed)`` of a single-model experiment (baseline, exp III): its start point
+    (:data:`START_POINTS` of the prior kind) -> decoder -> GeV tables and correction counts."""
+    if prior["kind"] == "truth" and encoder is None:
+        raise ValueError("the truth prior starts from truth events: pass the encoder")
+
+    def run(count: int, seed: int) -> tuple[EventTables, dict[str, int]]:
+        z = latent_start(prior, count, alpha, seed, encoder, batch_size)
+        return generate(decoder, z, layout, scaler, process, batch_size)
+
+    return run
+
+
+def multi_model_run(
+    experiment: str,
+    models: dict[str, dict],
+    scaler: FeatureScaler,
+    process: str,
+    *,
+    truth: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+    alpha: float = 0.0,
+    threshold: float = 0.1,
+    mask_generator: dict[str, Any] | None = None,
+    latent_dim: int | None = None,
+) -> Run:
+    """``run(count, seed)`` of experiment I (``truth``: validation (events, objects) in model-input
+    form, encoded inside the run) or II (``mask_generator`` and the MET model's ``latent_dim``)."""
+    if experiment == "exp1":
+        if truth is None:
+            raise ValueError("exp1 starts from truth events: pass the validation tables")
+
+        def run(count: int, seed: int) -> tuple[EventTables, dict[str, int]]:
+            ev, obj, _ = multi.generate_exp1(models, *truth, count, float(alpha), float(threshold), seed, encode, decode)
+            return standardised_to_physical(ev, obj, scaler, process)
+
+        return run
+    if experiment == "exp2":
+        if mask_generator is None or latent_dim is None:
+            raise ValueError("exp2 generates from noise: pass the mask generator and the MET model's latent size")
+        masks = TwoLevelMaskGenerator.from_dict(mask_generator)
+
+        def run(count: int, seed: int) -> tuple[EventTables, dict[str, int]]:
+            ev, obj = multi.generate_exp2(models, masks.sample(count, seed), int(latent_dim), seed, decode)
+            return standardised_to_physical(ev, obj, scaler, process)
+
+        return run
+    raise KeyError(f"unknown multi-model experiment {experiment!r}; known: exp1, exp2")
+
+
 def timed(run: Any, n: int, seed: int) -> tuple[Any, dict[str, float]]:
     """Run ``run(count, seed)`` for n events and time it: thesis eq. 6.7 (T_1K / 1000 after a
-    warm-up call, full chain) and the steady state of the n-event call."""
-    run(1000, seed + 1)  # warm-up (graph tracing), not timed
+    warm-up call, full chain from the start point to GeV) and the steady state of the n-event call.
+
+    The only time-per-event definition of the project: generation nodes and benchmark call it
+    with the runs of :func:`single_model_run` / :func:`multi_model_run`."""
+    t0 = time.perf_counter()
+    run(1000, seed + 1)  # warm-up (graph tracing), not in the per-event figures
+    warmup = time.perf_counter() - t0
     t0 = time.perf_counter()
     run(1000, seed + 2)
     t_1k = time.perf_counter() - t0
@@ -95,6 +211,7 @@ def timed(run: Any, n: int, seed: int) -> tuple[Any, dict[str, float]]:
         "ms_per_event_t1k": 1e3 * t_1k / 1000,
         "ms_per_event_steady": 1e3 * t_all / n,
         "events_per_second_steady": n / t_all,
+        "warmup_seconds": warmup,
     }
 
 

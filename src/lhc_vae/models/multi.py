@@ -21,6 +21,7 @@ import pandas as pd
 
 from lhc_vae.events.schema import COUNT_COLUMNS, OBJECT_FEATURES, SYMBOL_SLUG, SYMBOLS, TYPE_DTYPE
 from lhc_vae.models import architectures as arch
+from lhc_vae.models.losses import summed_binary_crossentropy, summed_mse
 from lhc_vae.models.layouts import MET_FEATURES
 
 #: Entries per type of the experiment I thermometer masks (thesis §7.4.1).
@@ -57,7 +58,7 @@ class Component:
     name: str  # "event" / "met", or the symbol slug of a particle type
     symbol: str | None
     input_dims: dict[str, int]
-    losses: dict[str, str]
+    losses: dict[str, Callable]  # summed reconstruction loss per output (thesis eq. 4.2)
     encoder: Callable
     decoder: Callable
 
@@ -69,14 +70,14 @@ def components(experiment: str, latent_dim: int) -> list[Component]:
         particle_dims = {"met": 2, "position": THERMOMETER_WIDTH, "features": 4}
         out = [
             Component(
-                "event", None, event_dims, {"met": "mse", "mask": "binary_crossentropy"},
+                "event", None, event_dims, {"met": summed_mse, "mask": summed_binary_crossentropy},
                 lambda: arch.exp1_encoder(event_dims, latent_dim), lambda: arch.exp1_decoder(event_dims, latent_dim),
             )
         ]
         for s in SYMBOLS:
             out.append(
                 Component(
-                    SYMBOL_SLUG[s], s, particle_dims, {"met": "mse", "position": "binary_crossentropy", "features": "mse"},
+                    SYMBOL_SLUG[s], s, particle_dims, {"met": summed_mse, "position": summed_binary_crossentropy, "features": summed_mse},
                     lambda: arch.exp1_encoder(particle_dims, latent_dim), lambda: arch.exp1_decoder(particle_dims, latent_dim),
                 )
             )
@@ -84,12 +85,12 @@ def components(experiment: str, latent_dim: int) -> list[Component]:
     if experiment == "exp2":
         met_dims, feat_dims = {"met": 2}, {"features": 4}
         out = [
-            Component("met", None, met_dims, {"met": "mse"},
+            Component("met", None, met_dims, {"met": summed_mse},
                       lambda: arch.exp2_encoder(met_dims, latent_dim), lambda: arch.exp2_decoder(met_dims, latent_dim))
         ]
         for s in SYMBOLS:  # particle models: doubled units and latent size (thesis §7.5.3)
             out.append(
-                Component(SYMBOL_SLUG[s], s, feat_dims, {"features": "mse"},
+                Component(SYMBOL_SLUG[s], s, feat_dims, {"features": summed_mse},
                           lambda: arch.exp2_encoder(feat_dims, 2 * latent_dim, scale=2),
                           lambda: arch.exp2_decoder(feat_dims, 2 * latent_dim, scale=2))
             )

@@ -49,8 +49,19 @@ def sample_normal(n: int, dim: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
 
 
+def truth_rows(n_truth: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Which of ``n_truth`` truth events the n generated ones start from: with replacement, or a
+    permutation when n == n_truth."""
+    if n_truth == 0:
+        raise ValueError("the truth prior has no truth events to start from")
+    return rng.integers(0, n_truth, size=n) if n != n_truth else rng.permutation(n)
+
+
 def perturb_truth(encodings: np.ndarray, n: int, alpha: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """n encodings of truth events drawn with replacement, plus N(0, alpha) noise; returns (z, rows)."""
+    """n encodings of truth events drawn with replacement, plus N(0, alpha) noise; returns (z, rows).
+
+    Generation encodes inside its timed run instead (:func:`lhc_vae.models.generation.truth_latent`,
+    the same draws): the encoder is part of an alpha-VAE's time per event."""
     rng = np.random.default_rng(seed)
-    rows = rng.integers(0, len(encodings), size=n) if n != len(encodings) else rng.permutation(n)
+    rows = truth_rows(len(encodings), n, rng)
     return encodings[rows] + alpha * rng.standard_normal((n, encodings.shape[1])), rows

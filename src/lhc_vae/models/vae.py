@@ -1,20 +1,22 @@
 """Assemble encoder + variator + decoder into a trainable VAE, train it, and decode in batches.
 
 The training model maps the event arrays to their reconstruction (and, for a beta-VAE, to the
-per-event KL divergence, weighted by beta: thesis eq. 4.2). Encoder and decoder stay separate
-Keras models so they are saved and reloaded on their own for generation.
+per-event KL divergence). The loss is thesis eq. 4.2 (§4.2.2), L = L_rec + beta * L_KL, with both
+terms summed per event and averaged over events (:mod:`lhc_vae.models.losses`), so beta is the
+thesis's beta. Encoder and decoder stay separate Keras models so they are saved and reloaded on
+their own for generation.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
-from lhc_vae.models.variators import AlphaVariator, BetaVariator, kl_loss
+from lhc_vae.models.losses import kl_loss, reconstruction_loss
+from lhc_vae.models.variators import AlphaVariator, BetaVariator
 
 
 def assemble(
@@ -34,21 +36,16 @@ def assemble(
     return keras.Model(inputs, outputs, name=f"{variator}_vae")
 
 
-def compile_vae(
-    model: keras.Model,
-    losses: dict[str, Any],
-    beta: float | None,
-    learning_rate: float,
-    reconstruction_weight: float = 1.0,
-) -> None:
-    """Adam with ``reconstruction_weight`` x the reconstruction losses per output (+ beta * KL).
+def compile_vae(model: keras.Model, losses: dict[str, Any], beta: float | None, learning_rate: float) -> None:
+    """Adam on thesis eq. 4.2: L = L_rec + beta * L_KL (beta-VAE) or L = L_rec (alpha-VAE).
 
-    Keras averages each reconstruction loss over features and events, while the KL term is summed
-    over latent dimensions; with weight 1 every beta-VAE of experiments II and III collapsed onto
-    its prior at beta = 1.5 (KL -> 0, standardised MSE -> 1.000, measured). The weight restores the
-    scale of a summed reconstruction term (see the parameters files)."""
-    losses = dict(losses)
-    weights = {name: float(reconstruction_weight) for name in losses}
+    ``losses`` gives every decoder output one of the summed reconstruction losses of
+    :mod:`lhc_vae.models.losses` (by function or name; Keras's averaged "mse" etc. are refused).
+    Each is summed over the output's features per event, so L_rec is the sum over outputs and
+    features, and L_KL is summed over latent dimensions; Keras averages both over the events of a
+    batch. Every output has weight 1 and the KL output weight beta: the beta of the tables."""
+    losses = {name: reconstruction_loss(loss) for name, loss in losses.items()}
+    weights = {name: 1.0 for name in losses}
     if beta is not None:
         losses["kl"] = kl_loss
         weights["kl"] = float(beta)
@@ -105,25 +102,6 @@ def encode(encoder: keras.Model, arrays: dict[str, np.ndarray], batch_size: int 
     return {k: np.asarray(v) for k, v in out.items()}
 
 
-def time_per_event(decoder: keras.Model, latent_dim: int, n_large: int, seed: int) -> dict[str, float]:
-    """Thesis eq. 6.7 (T_1K / 1000, one batch of 1000 after a warm-up) and steady state on ``n_large``."""
-    rng = np.random.default_rng(seed)
-    decode(decoder, rng.standard_normal((1000, latent_dim)))  # warm-up: graph tracing
-    t0 = time.perf_counter()
-    decode(decoder, rng.standard_normal((1000, latent_dim)))
-    t_1k = time.perf_counter() - t0
-    z = rng.standard_normal((n_large, latent_dim))
-    t0 = time.perf_counter()
-    decode(decoder, z)
-    t_large = time.perf_counter() - t0
-    return {
-        "ms_per_event_t1k": 1e3 * t_1k / 1000,
-        "ms_per_event_steady": 1e3 * t_large / n_large,
-        "steady_events_per_second": n_large / t_large,
-        "steady_batch": n_large,
-    }
-
-
 def fit_vae(
     encoder: keras.Model,
     decoder: keras.Model,
@@ -139,10 +117,15 @@ def fit_vae(
 ) -> dict[str, list[float]]:
     """Assemble, compile and train one VAE (alpha or beta) with the experiment's ``settings``
     (``epochs``, ``batch_size``, ``learning_rate``, optional ``reduce_lr``); returns the history."""
+    if "reconstruction_weight" in settings:
+        raise ValueError(
+            "reconstruction_weight is gone (issue #11): the reconstruction loss is summed over features "
+            "(thesis eq. 4.2), so beta alone sets the balance; remove it from the parameters"
+        )
     keras.utils.set_random_seed(int(seed))
     model = assemble(encoder, decoder, variator, alpha=float(alpha), seed=int(seed))
     use_beta = float(beta) if variator == "beta" else None
-    compile_vae(model, losses, use_beta, float(settings["learning_rate"]), float(settings.get("reconstruction_weight", 1.0)))
+    compile_vae(model, losses, use_beta, float(settings["learning_rate"]))
     has_val = val_arrays is not None and len(next(iter(val_arrays.values()))) > 0
     return train(
         model,

@@ -5,6 +5,9 @@
 * :class:`BetaVariator` (beta-VAE, thesis §4.2.2): reparameterisation z = mu + exp(log_var / 2) eps,
   and the KL divergence to N(0, 1) as a second output, weighted by beta in the loss
   L = L_rec + beta * L_KL (thesis eq. 4.2).
+
+The loss terms themselves (:func:`kl_divergence`, ``kl_loss`` and the reconstruction losses) live
+in :mod:`lhc_vae.models.losses`.
 """
 
 from __future__ import annotations
@@ -12,10 +15,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-
-def kl_divergence(z_mean, z_log_var):
-    """KL(N(mu, sigma^2) || N(0, 1)) summed over latent dimensions, one value per event."""
-    return -0.5 * ops.sum(1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=-1)
+from lhc_vae.models.losses import kl_divergence
 
 
 @keras.saving.register_keras_serializable(package="lhc_vae")
@@ -56,9 +56,3 @@ class BetaVariator(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "seed": self.seed}
-
-
-@keras.saving.register_keras_serializable(package="lhc_vae")
-def kl_loss(y_true, y_pred):
-    """Loss of the KL output: its batch mean (the target is ignored); weighted by beta."""
-    return ops.mean(y_pred)

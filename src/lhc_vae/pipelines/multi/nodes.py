@@ -18,10 +18,10 @@ from lhc_vae.events.features import FeatureScaler  # noqa: E402
 from lhc_vae.events.schema import COUNT_COLUMNS, SYMBOLS, EventTables  # noqa: E402
 from lhc_vae.events.split import split_tables  # noqa: E402
 from lhc_vae.models import multi  # noqa: E402
-from lhc_vae.models.generation import run_generation, standardised_to_physical  # noqa: E402
+from lhc_vae.models.generation import START_POINTS, multi_model_run, run_generation  # noqa: E402
 from lhc_vae.models.mask_generator import TwoLevelMaskGenerator  # noqa: E402
 from lhc_vae.models.priors import TRUTH_PERTURBATION_NOTE  # noqa: E402
-from lhc_vae.models.vae import decode, encode, fit_vae  # noqa: E402
+from lhc_vae.models.vae import fit_vae  # noqa: E402
 from lhc_vae.tags import resolve_prior, run_tag  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,10 @@ def train_component(
     params: dict[str, Any],
     component: str,
 ) -> dict[str, Any]:
-    """Train one component (the event/MET model or one particle type) on the training split."""
+    """Train one component (the event/MET model or one particle type) on the training split.
+
+    The loss is thesis eq. 4.2 with summed reconstruction and KL terms per event; the record
+    holds ``beta`` and ``effective_beta`` (the same number) and both reductions."""
     experiment = params["experiment"]
     variator = VARIATOR[experiment]
     comp = next(c for c in multi.components(experiment, int(params["latent_dim"])) if c.name == component)
@@ -48,6 +51,8 @@ def train_component(
     val_arrays = multi.component_arrays(experiment, comp, *split_tables(model_events, model_objects, "validation"))
     n_train = len(next(iter(train_arrays.values())))
     import keras
+
+    from lhc_vae.models.losses import loss_record
 
     keras.utils.set_random_seed(int(seed))
     encoder, decoder = comp.encoder(), comp.decoder()
@@ -67,7 +72,9 @@ def train_component(
             "component": component,
             "variator": variator,
             "alpha": float(alpha) if variator == "alpha" else None,
-            "beta": float(beta) if variator == "beta" else None,
+            # beta, effective_beta (= beta: no separate reconstruction weight) and the reductions
+            # of L_rec and L_KL in thesis eq. 4.2 (lhc_vae.models.losses)
+            **loss_record(variator, float(beta) if variator == "beta" else None),
             "n_train": n_train,
             "encoder_params": encoder.count_params(),
             "decoder_params": decoder.count_params(),
@@ -125,7 +132,10 @@ def generate_events(
     params: dict[str, Any],
     *trained: dict[str, Any],
 ) -> tuple[pd.DataFrame, pd.DataFrame, EventTables, dict[str, Any]]:
-    """Generate ``n_generate`` events with every component (thesis §7.4.2 or §7.5.3), batched."""
+    """Generate ``n_generate`` events with every component (thesis §7.4.2 or §7.5.3), batched.
+
+    Timed by eq. 6.7 from the experiment's start point to GeV: exp I from validation truth events
+    through the encoders, exp II from noise and the mask generator (:data:`START_POINTS`)."""
     experiment = params["experiment"]
     wanted = resolve_prior(latent_prior, VARIATOR[experiment])
     if wanted != PRIOR[experiment]:
@@ -135,18 +145,12 @@ def generate_events(
         )
     models = {t["training"]["component"]: t for t in trained}
     n = int(n_generate)
-    truth = split_tables(model_events, model_objects, "validation")
-
     fs = FeatureScaler.from_dict(scaler)
-
-    def run(count: int, s: int) -> tuple[EventTables, dict[str, int]]:
-        if experiment == "exp1":
-            ev, obj, _ = multi.generate_exp1(models, *truth, count, float(alpha), float(params["mask_threshold"]), s, encode, decode)
-        else:
-            masks = TwoLevelMaskGenerator.from_dict(mask_generator).sample(count, s)
-            ev, obj = multi.generate_exp2(models, masks, int(params["latent_dim"]), s, decode)
-        return standardised_to_physical(ev, obj, fs, process)
-
+    if experiment == "exp1":
+        truth = split_tables(model_events, model_objects, "validation")
+        run = multi_model_run(experiment, models, fs, process, truth=truth, alpha=float(alpha), threshold=float(params["mask_threshold"]))
+    else:
+        run = multi_model_run(experiment, models, fs, process, mask_generator=mask_generator, latent_dim=int(params["latent_dim"]))
     return run_generation(
         run,
         n,
@@ -155,6 +159,7 @@ def generate_events(
         variator=VARIATOR[experiment],
         latent_prior=PRIOR[experiment],
         from_noise=experiment == "exp2",
+        start_point=START_POINTS[experiment],
         note=TRUTH_PERTURBATION_NOTE
         if experiment == "exp1"
         else "generated from noise with masks from the two-level statistical generator",

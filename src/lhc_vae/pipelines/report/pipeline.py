@@ -1,28 +1,61 @@
-"""The ``report`` pipeline: all runs of a process, side by side, against held-out truth."""
+"""The ``report`` pipelines: generated runs, side by side, against held-out truth (issue #11).
 
-from kedro.pipeline import Node, Pipeline
+Every run enters through its catalog datasets (generated events and objects, generation
+statistics, training record), so the DAG shows report <- generation <- training for each run:
 
-from lhc_vae.pipelines.report.nodes import collect_samples, compute_metrics, metrics_records, render_report, report_figures
+* ``create_pipeline(runs)``: the report of the runs in the namespaces ``runs`` (the default
+  pipeline's Table 8.1 runs), written to ``data/08_reporting/<source>/<process>/``;
+* with ``prefix="<exp>.<alpha|beta>."``, the report of one experiment's run at the global alpha or
+  beta (``kedro run --pipeline=exp3_report --params beta=1.0``), written beside the run.
+"""
+
+from __future__ import annotations
+
+from functools import partial, update_wrapper
+
+from kedro.pipeline import Node, Pipeline, pipeline
+
+from lhc_vae.pipelines.report.nodes import (
+    ALL,
+    compute_metrics,
+    metrics_records,
+    render_report,
+    report_figures,
+    run_sample,
+    subset_of,
+    truth_samples,
+)
+
+RUN_INPUTS = ("generated_events", "generated_objects", "generation_stats", "training")
 
 
-def create_pipeline(after: tuple[str, ...] = (), **kwargs) -> Pipeline:
-    """``after``: datasets of runs in the same ``kedro run`` that the report must wait for."""
-    return Pipeline(
-        [
-            Node(
-                collect_samples,
-                inputs=["generated_runs", "primary_events", "primary_objects", "params:seed", "params:report", *after],
-                outputs="report_samples",
-                name="collect_samples_node",
-            ),
-            Node(compute_metrics, inputs=["report_samples", "params:seed"], outputs=["report_metrics", "report_per_variable"], name="compute_metrics_node"),
-            Node(metrics_records, inputs="report_metrics", outputs="report_metrics_json", name="metrics_records_node"),
-            Node(report_figures, inputs=["report_samples", "params:report"], outputs=["report_figures", "report_images"], name="report_figures_node"),
-            Node(
-                render_report,
-                inputs=["report_metrics", "report_per_variable", "report_images", "generated_runs", "benchmark", "params:process", "params:source"],
-                outputs="report_html",
-                name="render_report_node",
-            ),
-        ]
-    )
+def _run_sample(namespace: str) -> Pipeline:
+    node = Node(run_sample, inputs=[*RUN_INPUTS, "params:report"], outputs="report_sample", name="report_sample")
+    return pipeline(Pipeline([node]), namespace=namespace, parameters={"params:report": "params:report"})
+
+
+def create_pipeline(runs: tuple[str, ...], prefix: str = "", **kwargs) -> Pipeline:
+    """Report of the generation runs in the namespaces ``runs`` (e.g. ``exp3_sweep.beta_1p5``);
+    the report's own datasets are named ``<prefix>report_*``."""
+    samples = [f"{ns}.report_sample" for ns in runs]
+    subsets = tuple(dict.fromkeys([ALL, *(subset_of(ns.split(".")[0].removesuffix("_sweep")) for ns in runs)]))
+    truth = update_wrapper(partial(truth_samples, subsets=subsets), truth_samples)
+    p = prefix
+    nodes = [
+        Node(truth, inputs=["primary_events", "primary_objects", "params:report"], outputs=[f"{p}report_truth", f"{p}report_binning"], name=f"{p}truth_samples"),
+        Node(
+            compute_metrics,
+            inputs=[f"{p}report_truth", "params:seed", "params:report", *samples],
+            outputs=[f"{p}report_metrics", f"{p}report_per_variable", f"{p}report_pairs"],
+            name=f"{p}compute_metrics",
+        ),
+        Node(metrics_records, inputs=f"{p}report_metrics", outputs=f"{p}report_metrics_json", name=f"{p}metrics_records"),
+        Node(report_figures, inputs=[f"{p}report_truth", "params:report", *samples], outputs=[f"{p}report_figures", f"{p}report_images"], name=f"{p}report_figures"),
+        Node(
+            render_report,
+            inputs=[f"{p}report_metrics", f"{p}report_per_variable", f"{p}report_pairs", f"{p}report_images", "benchmark", "params:process", "params:source"],
+            outputs=f"{p}report_html",
+            name=f"{p}render_report",
+        ),
+    ]
+    return sum((_run_sample(ns) for ns in runs), Pipeline([])) + Pipeline(nodes)

@@ -24,7 +24,8 @@ from lhc_vae.events.schema import EventTables  # noqa: E402
 from lhc_vae.events.split import split_tables  # noqa: E402
 from lhc_vae.models import priors  # noqa: E402
 from lhc_vae.models.experiments import Experiment, get_experiment  # noqa: E402
-from lhc_vae.models.generation import generate, run_generation  # noqa: E402
+from lhc_vae.models.generation import START_POINTS, run_generation, single_model_run  # noqa: E402
+from lhc_vae.models.losses import loss_record  # noqa: E402
 from lhc_vae.models.vae import encode, fit_vae  # noqa: E402
 from lhc_vae.tags import run_tag  # noqa: E402
 
@@ -44,7 +45,10 @@ def train_vae(
     process: str,
     params: dict[str, Any],
 ) -> tuple[keras.Model, keras.Model, dict[str, Any]]:
-    """Train the experiment's VAE on the training split (validation split for monitoring)."""
+    """Train the experiment's VAE on the training split (validation split for monitoring).
+
+    The loss is thesis eq. 4.2 with summed reconstruction and KL terms per event, so the recorded
+    ``beta`` (and ``effective_beta``, the same number) is the thesis's beta."""
     exp = get_experiment(params["experiment"])
     train_arrays = _split_arrays(exp, model_events, model_objects, "train")
     val_arrays = _split_arrays(exp, model_events, model_objects, "validation")
@@ -65,7 +69,9 @@ def train_vae(
         "experiment": exp.name,
         "variator": exp.variator,
         "alpha": float(alpha) if exp.variator == "alpha" else None,
-        "beta": use_beta,
+        # beta, effective_beta (= beta: no separate reconstruction weight) and the reductions of
+        # L_rec and L_KL in thesis eq. 4.2 (lhc_vae.models.losses)
+        **loss_record(exp.variator, use_beta),
         "seed": int(seed),
         "n_train_events": n_train,
         "n_validation_events": len(val_arrays["met"]),
@@ -105,9 +111,11 @@ def fit_latent_prior(
     seed: int,
     params: dict[str, Any],
 ) -> dict[str, Any]:
-    """The generation prior: N(0,1), a BGMM on training encodings, or validation encodings (alpha).
+    """The generation prior: N(0,1), a BGMM on training encodings, or validation truth events (alpha).
 
     Truth-perturbation uses the *validation* split so the test split stays untouched for evaluation.
+    The ``truth`` prior keeps the events' model-input arrays, not their encodings: generation
+    encodes them inside its timed run, so an alpha-VAE's time per event includes the encoder.
     """
     exp = get_experiment(params["experiment"])
     kind = priors.resolve_prior(latent_prior, exp.variator)
@@ -117,19 +125,14 @@ def fit_latent_prior(
         prior["model"] = priors.fit_bgmm(z, int(bgmm_components), int(seed))
         prior["components"] = int(bgmm_components)
     elif kind == "truth":
-        prior["encodings"] = encode(encoder, _split_arrays(exp, model_events, model_objects, "validation"))["z_mean"]
+        prior["inputs"] = _split_arrays(exp, model_events, model_objects, "validation")
+        if len(prior["inputs"]["met"]) == 0:
+            raise ValueError(f"{exp.name}: no validation events pass the experiment's event filter; the truth prior has no start point")
     return prior
 
 
-def _sample(prior: dict[str, Any], n: int, alpha: float, seed: int) -> np.ndarray:
-    if prior["kind"] == "normal":
-        return priors.sample_normal(n, prior["latent_dim"], seed)
-    if prior["kind"] == "bgmm":
-        return priors.sample_bgmm(prior["model"], n, seed)
-    return priors.perturb_truth(prior["encodings"], n, float(alpha), seed)[0]
-
-
 def generate_events(
+    encoder: keras.Model,
     decoder: keras.Model,
     prior: dict[str, Any],
     scaler: dict[str, Any],
@@ -139,15 +142,13 @@ def generate_events(
     process: str,
     params: dict[str, Any],
 ) -> tuple[pd.DataFrame, pd.DataFrame, EventTables, dict[str, Any]]:
-    """Generate ``n_generate`` events: prior sample -> decoder (large batches) -> GeV tables."""
+    """Generate ``n_generate`` events from the prior's start point (noise, or truth events through
+    the encoder) -> decoder (large batches) -> GeV tables, timed by eq. 6.7 over that whole chain."""
     exp = get_experiment(params["experiment"])
     fs = FeatureScaler.from_dict(scaler)
     batch = int(params.get("generation_batch", 65536))
     n = int(n_generate)
-
-    def run(count: int, s: int) -> tuple[EventTables, dict[str, int]]:
-        return generate(decoder, _sample(prior, count, alpha, s), exp.layout, fs, process, batch)
-
+    run = single_model_run(exp.layout, decoder, prior, fs, process, float(alpha), encoder, batch)
     return run_generation(
         run,
         n,
@@ -156,5 +157,6 @@ def generate_events(
         variator=exp.variator,
         latent_prior=prior["kind"],
         from_noise=prior["kind"] != "truth",
+        start_point=START_POINTS[prior["kind"]],
         note=priors.TRUTH_PERTURBATION_NOTE if prior["kind"] == "truth" else "generated from the latent prior only",
     )

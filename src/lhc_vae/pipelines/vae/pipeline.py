@@ -62,7 +62,7 @@ def _generate(alpha_input: str) -> Pipeline:
             ),
             Node(
                 generate_events,
-                inputs=["decoder", "prior", "feature_scaler", "params:n_generate", alpha_input, "params:seed", "params:process", "params:vae"],
+                inputs=["encoder", "decoder", "prior", "feature_scaler", "params:n_generate", alpha_input, "params:seed", "params:process", "params:vae"],
                 outputs=["generated_events", "generated_objects", "generated_dm", "generation_stats"],
                 name="generate_events",
             ),

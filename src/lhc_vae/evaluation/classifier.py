@@ -1,0 +1,65 @@
+"""Classifier two-sample test (issue #11, item 5; Lopez-Paz & Oquab, ICLR 2017; Krause et al.,
+"CaloChallenge" 2024): a gradient-boosted classifier learns to tell truth from generated events;
+its ROC AUC on held-out folds is 0.5 when the two samples cannot be told apart and 1 when they
+always can. The classes are balanced (the larger sample is subsampled to the smaller one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold
+from threadpoolctl import threadpool_limits
+
+
+@dataclass(frozen=True)
+class ClassifierResult:
+    """Mean AUC over the held-out folds, its standard error (std over folds / sqrt(folds)) and the
+    per-fold values."""
+
+    auc: float
+    error: float
+    folds: tuple[float, ...]
+
+
+def classifier_auc(
+    truth: np.ndarray,
+    generated: np.ndarray,
+    seed: int,
+    folds: int = 5,
+    max_events: int = 50_000,
+    categorical: np.ndarray | None = None,
+) -> ClassifierResult:
+    """ROC AUC of truth (label 0) against generated (label 1) on ``folds`` held-out folds.
+
+    ``truth`` and ``generated`` are (events, features) matrices; NaN marks an absent value (no
+    second lepton), which the classifier uses as information. A column absent from both samples is
+    dropped. ``categorical``: boolean mask of columns holding small non-negative integer codes
+    (object types). At most ``max_events`` events of each class are used.
+
+    The boosting runs on one OpenMP thread: beside TensorFlow or other processes on a small
+    machine, its spinning threads made a fit 8 times slower (17.7 s against 2.2 s for 22k events on
+    2 busy cores, measured).
+    """
+    rng = np.random.default_rng(seed)
+    n = min(len(truth), len(generated), max_events)
+    if n < 2 * folds:
+        raise ValueError(f"classifier_auc needs at least {2 * folds} events per sample, got {n}")
+    x = np.concatenate([truth[rng.choice(len(truth), n, replace=False)], generated[rng.choice(len(generated), n, replace=False)]])
+    y = np.r_[np.zeros(n), np.ones(n)]
+    x[~np.isfinite(x)] = np.nan
+    present = ~np.isnan(x).all(axis=0)
+    x = x[:, present]
+    cat = None if categorical is None else np.asarray(categorical, dtype=bool)[present]
+    aucs = []
+    with threadpool_limits(1, user_api="openmp"):
+        for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
+            clf = HistGradientBoostingClassifier(
+                max_iter=200, learning_rate=0.1, early_stopping=True, n_iter_no_change=10, random_state=seed, categorical_features=cat
+            )
+            clf.fit(x[train], y[train])
+            aucs.append(roc_auc_score(y[test], clf.predict_proba(x[test])[:, 1]))
+    return ClassifierResult(float(np.mean(aucs)), float(np.std(aucs, ddof=1) / np.sqrt(folds)), tuple(float(a) for a in aucs))
