@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
-from lhc_vae.pipelines import benchmark, mc, multi, preprocessing, report, vae
+from lhc_vae.pipelines import benchmark, compare, mc, multi, preprocessing, report, vae
 from lhc_vae.tags import run_tag
 from lhc_vae.thesis import THESIS_TABLES
 
@@ -33,6 +33,7 @@ def register_pipelines() -> dict[str, Pipeline]:
     runs = default_runs()
     pipelines["report"] = report.create_pipeline(runs)
     pipelines["benchmark"] = benchmark.create_pipeline()
+    pipelines["compare"] = compare.create_pipeline()
     # kedro run: preprocessing -> each experiment at the thesis's best alpha/beta (Table 8.1) -> report
     best = [
         FACTORIES[experiment].fixed_value_run(experiment, alpha if alpha is not None else beta)

@@ -15,6 +15,9 @@ from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
 
 
+MIN_PRESENT = 10
+
+
 @dataclass(frozen=True)
 class ClassifierResult:
     """Mean AUC over the held-out folds, its standard error (std over folds / sqrt(folds)) and the
@@ -37,7 +40,9 @@ def classifier_auc(
 
     ``truth`` and ``generated`` are (events, features) matrices; NaN marks an absent value (no
     second lepton), which the classifier uses as information. A column absent from both samples is
-    dropped. ``categorical``: boolean mask of columns holding small non-negative integer codes
+    dropped, and so is one with fewer than ``MIN_PRESENT`` values in both samples together (the
+    19th object of a rare event: too few entries to learn from, and a categorical column with no
+    value in a training fold cannot be binned). ``categorical``: boolean mask of columns holding small non-negative integer codes
     (object types). At most ``max_events`` events of each class are used.
 
     The boosting runs on one OpenMP thread: beside TensorFlow or other processes on a small
@@ -51,7 +56,7 @@ def classifier_auc(
     x = np.concatenate([truth[rng.choice(len(truth), n, replace=False)], generated[rng.choice(len(generated), n, replace=False)]])
     y = np.r_[np.zeros(n), np.ones(n)]
     x[~np.isfinite(x)] = np.nan
-    present = ~np.isnan(x).all(axis=0)
+    present = (~np.isnan(x)).sum(axis=0) >= MIN_PRESENT
     x = x[:, present]
     cat = None if categorical is None else np.asarray(categorical, dtype=bool)[present]
     aucs = []
