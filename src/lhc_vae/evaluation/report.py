@@ -89,6 +89,18 @@ def fmt(value: Any, error: Any = None) -> str:
     return html.escape(str(value))
 
 
+def typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """A table read back from CSV (empty cells, numbers and booleans as text) with its types
+    restored, so every cell is formatted as a number."""
+    out = frame.replace({"": None, "True": True, "False": False})
+    for col in out.columns:
+        present = out[col].notna()
+        numbers = pd.to_numeric(out[col], errors="coerce")
+        if present.any() and numbers[present].notna().all() and not out.loc[present, col].map(type).eq(bool).any():
+            out[col] = numbers
+    return out
+
+
 def table(frame: pd.DataFrame, columns: list[tuple[str, str, str | None]]) -> str:
     """An HTML table of ``frame``: reference rows yellow, floors green."""
     head = "".join(f"<th>{html.escape(label)}</th>" for _, label, _ in columns)
@@ -145,6 +157,7 @@ def render_html(
     benchmark: dict[str, Any] | None,
 ) -> str:
     """The report page. ``images`` maps a caption to a base64 PNG."""
+    metrics, per_variable, pairs = typed(metrics), typed(per_variable), typed(pairs)
     ranked = metrics.sort_values(["rank_auc_full"], na_position="first", kind="stable") if "rank_auc_full" in metrics else metrics
     frame = pd.concat([ranked, thesis_rows(process)], ignore_index=True)
     columns = [c for c in TABLE_COLUMNS if c[0] in frame.columns]
