@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import pickle
 
+import pandas as pd
 import pytest
 from conftest import kedro
 
@@ -36,11 +38,16 @@ def test_default_pipeline_runs_each_experiment_at_its_thesis_best_value():
     expected = {"baseline_sweep.alpha_0p2", "exp1_sweep.alpha_0p3", "exp2_sweep.beta_1p5", "exp3_sweep.beta_1p5"}
     assert {n.namespace for n in default.nodes if n.namespace} == expected
     assert set(pipes["preprocessing"].nodes) <= set(default.nodes)
-    (report_input,) = [n for n in default.nodes if n.name == "collect_samples_node"]
-    assert {i.rsplit(".", 1)[0] for i in report_input.inputs if i.endswith(".generation_stats")} == expected
-    # the report is the last step: every experiment's node runs before it
+    # the report takes each run's catalog datasets: report <- generation <- training in the DAG
+    (metrics_node,) = [n for n in default.nodes if n.name == "compute_metrics"]
+    assert {i.rsplit(".", 1)[0] for i in metrics_node.inputs if i.endswith(".report_sample")} == expected
+    for ns in expected:
+        (sample,) = [n for n in default.nodes if n.name == f"{ns}.report_sample"]
+        assert set(sample.inputs) == {f"{ns}.{d}" for d in ("generated_events", "generated_objects", "generation_stats", "training")} | {"params:report"}
+    assert not any("generated_runs" in i or "trained_models" in i for n in default.nodes for i in n.inputs)
+    # the report is the last step: every experiment's generation runs before it
     order = [n.name for n in default.nodes]
-    assert order.index("collect_samples_node") > max(i for i, n in enumerate(default.nodes) if n.namespace)
+    assert order.index("compute_metrics") > max(i for i, n in enumerate(default.nodes) if n.name.endswith("generate_events"))
 
 
 def test_exp3_trains_generates_and_regenerates(project):
@@ -71,23 +78,45 @@ def test_exp3_trains_generates_and_regenerates(project):
     kedro(project, "run", "--pipeline=exp3_generate", "--params", "beta=1.5,n_generate=2000,latent_prior=bgmm,bgmm_components=3")
     bgmm = json.loads((out_dir.parent / "prior_bgmm3" / "generation_stats.json").read_text())
     assert bgmm["latent_prior"] == "bgmm" and bgmm["n_generated"] == 2000
+    with open(models / "prior_bgmm3.pkl", "rb") as handle:  # a mixture fitted on the 128-d encodings
+        mixture = pickle.load(handle)["model"]
+    assert mixture.n_components == 3 and mixture.means_.shape == (3, 128) and mixture.weights_.sum() == pytest.approx(1.0)
     assert (models / "decoder.keras").stat().st_mtime_ns == trained_at
     proc = kedro(project, "run", "--pipeline=exp3_generate", "--params", "beta=0.7", check=False)
     out = "".join((proc.stdout + proc.stderr).split())
     assert proc.returncode != 0 and "beta_0p7/encoder.kerasdoesnotexist" in out and "kedrorun--pipeline=exp3" in out
 
     # the baseline alpha-VAE: generation perturbs held-out truth encodings, and says so
-    kedro(project, "run", "--pipeline=baseline", "--params", "alpha=0.3,baseline.epochs=1,n_generate=1000")
-    base = project / "data" / "07_model_output" / "pythia" / "ttbar" / "baseline" / "alpha_0p3" / "prior_auto"
+    kedro(project, "run", "--pipeline=baseline", "--params", "alpha=0.2,baseline.epochs=1,n_generate=1000")
+    base = project / "data" / "07_model_output" / "pythia" / "ttbar" / "baseline" / "alpha_0p2" / "prior_auto"
     bstats = json.loads((base / "generation_stats.json").read_text())
     assert bstats["latent_prior"] == "truth" and not bstats["from_noise"] and "real validation event" in bstats["note"]
+    assert bstats["start_point"].startswith("truth event") and bstats["invalid_event_rate_raw_percent"] >= bstats["invalid_event_rate_percent"]
     assert read_darkmachines(base / "ttbar.csv").n_rejected == 0
 
-    # experiments I and II beside them, then one report with every experiment in its table
-    kedro(project, "run", "--pipeline=exp1", "--params", "exp1.epochs=1,n_generate=1000")
-    kedro(project, "run", "--pipeline=exp2", "--params", "exp2.epochs=1,n_generate=1000")
-    kedro(project, "run", "--pipeline=report")
-    page = (project / "data" / "08_reporting" / "pythia" / "ttbar" / "report.html").read_text()
+    # the report of one run, beside it: against the whole test split of its subset (exp III: <= 4 j, <= 2 b)
+    kedro(project, "run", "--pipeline=exp3_report", "--params", "beta=1.5,report.n_bootstrap=5")
+    events = pd.read_parquet(project / "data" / "03_primary" / "pythia" / "ttbar" / "events.parquet")
+    test = events[events["split"] == "test"]
+    subset = test[(test["n_j"] <= 4) & (test["n_b"] <= 2) & (test["n_objects"] == test["n_j"] + test["n_b"])]
+    one = pd.read_csv(out_dir / "report" / "metrics.csv").set_index("run")
+    assert list(one.index) == ["truth vs truth (floor)", "exp3/beta_1p5/normal"]
+    assert (one["subset"] == "exp3").all() and (one["n_truth"] == len(subset)).all()
+    assert one.loc["exp3/beta_1p5/normal", "n_generated"] == 3000 and one.loc["exp3/beta_1p5/normal", "effective_beta"] == 1.5
+
+    # experiments I and II at their Table 8.1 values, then the default report of the four
+    kedro(project, "run", "--pipeline=exp1", "--params", "alpha=0.3,exp1.epochs=1,n_generate=1000")
+    kedro(project, "run", "--pipeline=exp2", "--params", "beta=1.5,exp2.epochs=1,n_generate=1000")
+    kedro(project, "run", "--pipeline=report", "--params", "report.n_bootstrap=5")
+    reporting = project / "data" / "08_reporting" / "pythia" / "ttbar"
+    metrics = pd.read_csv(reporting / "metrics.csv")
+    runs = ["baseline/alpha_0p2/truth", "exp1/alpha_0p3/truth", "exp2/beta_1p5/normal", "exp3/beta_1p5/normal"]
+    assert sorted(metrics["run"]) == sorted(["truth vs truth (floor)"] * 2 + runs)
+    floors = metrics[metrics["run"] == "truth vs truth (floor)"].set_index("subset")
+    assert floors.loc["all events", "n_truth"] == len(test) and floors.loc["exp3", "n_truth"] == len(subset)
+    assert sorted(metrics["rank_auc_full"].dropna()) == [1, 2, 3, 4]
+    page = (reporting / "report.html").read_text()
     table = page.split("<table>")[1]
-    for run in ("baseline/alpha_0p3", "exp1/alpha_0p2", "exp2/beta_1p5", "exp3/beta_1p5", "thesis baseline", "thesis exp3"):
+    for run in (*runs, "thesis baseline", "thesis exp3", "truth vs truth (floor)"):
         assert run in table, run
+    assert "binning.json" in page and (reporting / "binning.json").is_file() and (reporting / "separation.csv").is_file()

@@ -114,6 +114,11 @@ def compute_metrics(truth: dict[str, Any], seed: int, params: dict[str, Any], *r
     summaries = {}
     for run in runs:
         t = truth[run["subset"]]
+        if len(run["sample"]) < len(t["test"]):
+            raise ValueError(
+                f"{run['label']} has {len(run['sample'])} generated events, fewer than the {len(t['test'])} truth events it is "
+                "compared with; generate at least as many (`--params n_generate=N` with the experiment's _generate pipeline)"
+            )
         pv, summary = compare(t["test"], run["sample"], t["edges"], int(seed), **kw)
         summaries[run["label"]] = (run["subset"], summary)
         row = _run_row(run, summary)
@@ -173,7 +178,7 @@ def render_report(
     """The self-contained HTML report (images embedded as base64)."""
     images = dict(images)
     if benchmark and benchmark.get("models"):
-        speeds = {"MC (Pythia8 + detector, 1 core)": benchmark["mc"]["ms_per_event_per_core"]}
-        speeds.update({name: v["ms_per_event_steady"] for name, v in benchmark["models"].items()})
-        images["benchmark: ms per event"] = png_base64(speed_bars(speeds, "generation time per event"))
+        speeds = {"MC (Pythia8 + detector)": benchmark["mc"]["ms_per_event_per_core"]}
+        speeds.update({name: v.get("one_core", v)["ms_per_event_steady"] for name, v in benchmark["models"].items()})
+        images["benchmark: ms per event"] = png_base64(speed_bars(speeds, "generation time per event, one core each"))
     return render_html(process, source, metrics, per_variable, pairs, images, benchmark)
