@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import kedro
@@ -17,17 +19,29 @@ REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "darkmachines_c
 pytestmark = pytest.mark.slow
 
 
-def test_compare_sees_a_met_shift_of_a_real_file_and_names_a_bad_line(project, tmp_path):
-    truth = read_darkmachines(REAL).tables
-    assert truth.n_events == 8889
-    shifted = EventTables(truth.events.assign(met=truth.events["met"] + 0.3 * truth.events["met"].std()), truth.objects)
-    generated = tmp_path / "shifted.csv"
+def _part(tables: EventTables, index: np.ndarray) -> EventTables:
+    new = pd.Series(np.arange(len(index)), index=index)
+    obj = tables.objects[tables.objects["event_index"].isin(index).to_numpy()]
+    return EventTables(tables.events.iloc[index].reset_index(drop=True), obj.assign(event_index=new.reindex(obj["event_index"].to_numpy()).to_numpy()))
+
+
+def test_compare_sees_a_met_shift_of_real_events_and_names_a_bad_line(project, tmp_path):
+    """Truth: two thirds of a real challenge file; generated: the other third (disjoint events),
+    MET shifted by 0.3 of its standard deviation."""
+    real = read_darkmachines(REAL).tables
+    assert real.n_events == 8889
+    perm = np.random.default_rng(3).permutation(real.n_events)
+    truth, rest = _part(real, np.sort(perm[:5926])), _part(real, np.sort(perm[5926:]))
+    shifted = EventTables(rest.events.assign(met=rest.events["met"] + 0.3 * real.events["met"].std()), rest.objects)
+    truth_file, generated = tmp_path / "truth.csv", tmp_path / "shifted.csv"
+    write_darkmachines(truth, truth_file)
     write_darkmachines(shifted, generated)
-    kedro(project, "run", "--pipeline=compare", "--params", f"compare.truth={REAL},compare.generated={generated},report.n_bootstrap=10")
+    kedro(project, "run", "--pipeline=compare", "--params", f"compare.truth={truth_file},compare.generated={generated},report.n_bootstrap=10")
     out = project / "data" / "08_reporting" / "compare"
     metrics = pd.read_csv(out / "metrics.csv").set_index("run")
     floor, run = metrics.loc["truth vs truth (floor)"], metrics.loc["shifted.csv"]
-    assert floor["n_truth"] == floor["n_generated"] == 8889 // 2 and run["n_generated"] == 8889
+    # both compared with half A of the truth, at the size of half B
+    assert floor["n_truth"] == floor["n_generated"] == run["n_truth"] == run["n_generated"] == 5926 // 2
     # the full-event classifier sees the shift beyond the floor's noise; the eq. 6.5 combinations
     # dilute one shifted variable among 23 (measured: not beyond 2 sigma), its own row shows it
     assert "auc_full" in run["beyond_floor"].split(", ") and floor["beyond_floor"] != floor["beyond_floor"]  # NaN for the floor
@@ -37,16 +51,19 @@ def test_compare_sees_a_met_shift_of_a_real_file_and_names_a_bad_line(project, t
     met_run, met_floor = pv.loc[("shifted.csv", "met")], pv.loc[("floor (all events)", "met")]
     for key in ("w1_sample", "w1_binned", "js", "kl"):
         assert met_run[key] > 2 * met_floor[key], key
-    assert pv.loc[("shifted.csv", "jet1_pt"), "js"] < pv.loc[("shifted.csv", "met"), "js"]  # the jets are the truth's own
+    assert pv.loc[("shifted.csv", "jet1_pt"), "js"] < pv.loc[("shifted.csv", "met"), "js"]  # the jets are not distorted
     binning = json.loads((out / "binning.json").read_text())
     assert binning["n_bins"] == 50 and len(binning["edges"]["all events"]["met"]) == 51
-    assert "shifted.csv" in (out / "report.html").read_text()
+    table = (out / "report.html").read_text().split("<table>")[1].split("</table>")[0]
+    assert "shifted.csv" in table
+    assert not re.search(r"\d\.\d{7,}", table)  # no raw float reprs: every number formatted
+    assert re.search(r"<td>0\.\d+ ± 0\.\d+</td>", table)  # values with their uncertainties
 
     # a malformed line: one sentence naming the file, the line and the reason
     lines = generated.read_text().splitlines()
     lines[6] = lines[6].replace(";j,", ";j,abc,", 1)
     broken = tmp_path / "broken.csv"
     broken.write_text("\n".join(lines) + "\n")
-    proc = kedro(project, "run", "--pipeline=compare", "--params", f"compare.truth={REAL},compare.generated={broken}", check=False)
+    proc = kedro(project, "run", "--pipeline=compare", "--params", f"compare.truth={truth_file},compare.generated={broken}", check=False)
     text = " ".join((proc.stdout + proc.stderr).split())
-    assert proc.returncode != 0 and "broken.csv: 1 of 8889 lines are malformed (line 7:" in text
+    assert proc.returncode != 0 and "broken.csv: 1 of 2963 lines are malformed (line 7:" in text

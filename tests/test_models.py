@@ -10,7 +10,7 @@ keras = pytest.importorskip("keras")
 
 from lhc_vae.benchmarks.synthetic import make_tables  # noqa: E402
 from lhc_vae.events.features import FeatureScaler  # noqa: E402
-from lhc_vae.events.schema import primary_tables  # noqa: E402
+from lhc_vae.events.schema import SYMBOLS, primary_tables  # noqa: E402
 from lhc_vae.models import priors  # noqa: E402
 from lhc_vae.models.architectures import baseline_decoder, baseline_encoder, exp3_decoder, exp3_encoder  # noqa: E402
 from lhc_vae.models.experiments import get_experiment  # noqa: E402
@@ -167,3 +167,36 @@ def test_wild_decoder_outputs_are_clipped_and_counted():
     assert counts["clipped_beyond_10_sigma"] == 3  # E = 300 sigma, MET = 1e6 sigma, MET phi NaN
     assert np.isfinite(tables.objects[["e", "pt", "eta", "phi"]].to_numpy()).all()
     assert np.isfinite(tables.events[["met", "met_phi"]].to_numpy()).all()
+
+
+def test_ier_before_corrections_counts_every_event_with_a_corrected_value():
+    """Four events: a clean one, one with a clipped energy, one with MET phi out of range and one
+    whose jet fails the pT cut: IER 25 % after corrections, 75 % before (thesis eq. 6.6)."""
+    from lhc_vae.models.generation import generated_tables, standardised_to_physical
+
+    _, _, scaler, _, _ = _model_tables(200, seed=6)
+    clean = scaler.transform_objects(
+        pd.DataFrame({"event_index": [0], "type": pd.Categorical(["j"], categories=list(SYMBOLS)), "e": [120.0], "pt": [100.0], "eta": [0.1], "phi": [0.2]})
+    )
+    soft = scaler.transform_objects(
+        pd.DataFrame({"event_index": [3], "type": pd.Categorical(["j"], categories=list(SYMBOLS)), "e": [12.0], "pt": [10.0], "eta": [0.1], "phi": [0.2]})
+    )
+    row = clean.iloc[0]
+    objects = pd.DataFrame(
+        {
+            "event_index": [0, 1, 2, 3],
+            "type": pd.Categorical(["j"] * 4, categories=list(SYMBOLS), ordered=True),
+            "e": np.array([row["e"], 50.0, row["e"], soft.iloc[0]["e"]], np.float32),  # event 1: E 50 sigma, clipped
+            "pt": np.array([row["pt"], row["pt"], row["pt"], soft.iloc[0]["pt"]], np.float32),
+            "eta": np.array([row["eta"]] * 4, np.float32),
+            "phi": np.array([row["phi"]] * 4, np.float32),
+        }
+    )
+    met = scaler.transform_events(pd.DataFrame({"met": [50.0] * 4, "met_phi": [0.1] * 4}))
+    met_phi = met["met_phi"].to_numpy().copy()
+    met_phi[2] = scaler.events["met_phi"].forward(np.array([4.0]))[0]  # beyond pi: wrapped
+    events = pd.DataFrame({"met": met["met"].to_numpy(), "met_phi": met_phi})
+    tables, counts = standardised_to_physical(events, objects, scaler, "ttbar")
+    assert list(tables.events["n_corrected"]) == [0, 1, 1, 0] and counts["met_phi_wrapped"] == 1
+    _, _, quality = generated_tables(tables)
+    assert quality["invalid_event_rate_percent"] == 25.0 and quality["invalid_event_rate_raw_percent"] == 75.0

@@ -88,7 +88,9 @@ def _per_variable(t: dict[str, np.ndarray], g: dict[str, np.ndarray], edges: dic
             row.update(m.WORST)
         else:
             e = np.asarray(edges[column]) if column in edges else m.truth_edges(tv, n_bins)
-            row.update(m.histogram_distances(tv, gv, e).as_dict())
+            d = m.histogram_distances(tv, gv, e).as_dict()
+            # W1 beyond the missing-group value counts as it, so that generating nothing stays the worst
+            row.update(d, w1_sample=min(d["w1_sample"], m.WORST["w1_sample"]), w1_binned=min(d["w1_binned"], m.WORST["w1_binned"]))
         rows.append(row)
     return rows
 

@@ -43,7 +43,8 @@ EDGE_QUANTILES = (0.001, 0.999)
 #: Worst values, used for a variable present on one side only. JS is bounded by 1. KL cannot
 #: exceed -ln(KL_EPSILON) = 23.0 nats with the eps-smoothing above (all mass on bins the other
 #: side leaves empty). W1 has no bound; 10 truth standard deviations is the cap, the range within
-#: which generation clips every standardised feature (``Z_CLIP`` in ``models/generation.py``).
+#: which generation clips every standardised feature (``Z_CLIP`` in ``models/generation.py``); a
+#: larger W1 of a present variable counts as 10 in the comparison (``evaluate``), so missing stays worst.
 WORST: dict[str, float] = {"js": 1.0, "kl": float(-np.log(KL_EPSILON)), "w1_binned": 10.0, "w1_sample": 10.0, "wd_thesis": float("nan")}
 #: Metrics that rank models (lower is better); ``wd_thesis`` is reported, never ranked.
 RANKING = ("w1_sample", "w1_binned", "js", "kl")

@@ -7,9 +7,11 @@ import base64
 import html
 import io
 import math
+import numbers
 from datetime import datetime, timezone
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from lhc_vae.thesis import THESIS_TABLES
@@ -34,7 +36,8 @@ TABLE_COLUMNS: list[tuple[str, str, str | None]] = [
     ("invalid_event_rate_raw_percent", "IER % before corrections", None),
     ("fraction_phi_wrapped", "φ wrapped / object", None),
     ("fraction_e_raised_to_pt", "E raised to pT / object", None),
-    ("fraction_clipped_beyond_10_sigma", "clipped at 10σ / object", None),
+    ("fraction_clipped_beyond_10_sigma", "values clipped at 10σ / object", None),
+    ("fraction_met_phi_wrapped", "φ(MET) wrapped / event", None),
     ("ms_per_event_t1k", "ms/event (T1K/1000)", None),
     ("ms_per_event_steady", "ms/event steady", None),
     ("fpd", "FPD", "fpd_err"),
@@ -50,7 +53,7 @@ def thesis_rows(process: str) -> pd.DataFrame:
     rows = [
         {
             "run": f"thesis {exp} " + (f"α={a}" if a is not None else f"β={b}"),
-            "subset": "5.4M challenge events",
+            "subset": "thesis: Dark Machines ttbar" + (", exp III's subset" if exp == "exp3" else ""),
             "from_noise": exp in ("exp2", "exp3"),
             "effective_beta": b,
             "wd_thesis": wd,
@@ -72,19 +75,22 @@ def png_base64(fig: Any) -> str:
 
 
 def fmt(value: Any, error: Any = None) -> str:
-    """A cell: 4 significant digits, or the value to the precision of its uncertainty
-    (two significant digits of the error), e.g. ``0.1523 ± 0.0041``."""
-    if isinstance(value, bool):
+    """A cell: 4 significant digits, or the value to the precision of its uncertainty (two
+    significant digits of the error), e.g. ``0.1523 ± 0.0041``; an error of exactly 0 is shown."""
+    if isinstance(value, bool | np.bool_):
         return "yes" if value else "no"
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or (isinstance(value, numbers.Real) and math.isnan(value)):
         return "–"
-    if isinstance(value, int | float):
+    if isinstance(value, numbers.Real):
         value = float(value)
-        if value.is_integer() and abs(value) < 1e7 and error is None:
-            return f"{int(value)}"
-        if error is not None and isinstance(error, int | float) and math.isfinite(error) and error > 0:
+        has_error = isinstance(error, numbers.Real) and math.isfinite(error)
+        if has_error and error > 0:
             digits = max(0, 1 - math.floor(math.log10(error)))
-            return f"{value:.{digits}f} ± {error:.{digits}f}"
+            return f"{value:.{digits}f} ± {float(error):.{digits}f}"
+        if has_error:
+            return f"{value:.4g} ± 0"
+        if value.is_integer() and abs(value) < 1e7:
+            return f"{int(value)}"
         return f"{value:.4g}"
     return html.escape(str(value))
 
@@ -122,29 +128,35 @@ figure { display: inline-block; margin: 0.5em; } img { max-width: 640px; }
 figcaption { font-size: 11px; color: #555; }
 """
 
-EXPLANATION = """<p>Truth is the whole held-out <b>test split</b>, never seen in training; a run of an experiment that
-models only part of the events (experiment III: at most 4 jets and 2 b-jets, nothing else) is compared with the
-test events of that <b>subset</b>. The green <b>floor</b> row compares the validation split with the test split: two
-independent truth samples of the same size, so it is the best any generator can score at this sample size. Every
-uncertainty is one standard deviation: bootstrap (events of both samples resampled) for the binned metrics, the
-standard error over the held-out folds for the classifier AUCs, the fit error for FPD and the inter-quartile half-range
-for KPD. <b>beyond floor</b> lists the metrics on which a run is worse than the floor by more than two combined
-standard deviations; the pair table below says which runs can be told apart.</p>
+def explanation(truth: str, n_bins: int) -> str:
+    """What the table shows; ``truth`` says what the truth and the floor's second sample are."""
+    return f"""<p>{truth} A run of an experiment that models only part of the events (experiment III: at most 4 jets
+and 2 b-jets, nothing else) is compared with the truth events of that <b>subset</b>. Every run is compared with as
+many generated events as the floor's second sample has: binned distances are biased by the sample size, so only
+equal sizes compare. Every uncertainty is one standard deviation: bootstrap (events of both samples resampled) for
+the binned metrics, the standard error over the held-out folds for the classifier AUCs, the fit error combined with
+a bootstrap of the two samples for FPD and half the 16-84 % range of the batch values for KPD (Kansal et al. 2023).
+<b>beyond floor</b> lists the metrics on which a run is worse than the floor by more than two combined standard
+deviations; the pair table below says which runs of the same subset can be told apart.</p>
 <p><b>Ranking metrics</b> (lower is better): the AUC of a classifier trained to tell generated from true events on
 the whole event (every object's type, log pT, η, φ, log E up to 19 objects, and MET; 0.5 = indistinguishable) ranks
-the runs; W1 sample is the Wasserstein distance between the samples, W1 binned between the binned densities at the
-bin centres, both in units of the truth's standard deviation; JS (base 2) and KL on the same bins. Bins are fixed
-from the test split alone (50 equal bins over its 0.1-99.9 % range, plus underflow and overflow, saved in
-<code>binning.json</code>), so outliers cost. W1, JS and KL combine the variables with the entry weights of thesis
-eq. 6.5; a group (e.g. leptons) that a run never generates, or invents, gets the worst value (JS 1, KL 23.0, W1 10σ)
-and lowers <b>coverage</b>, the fraction of the truth's groups that the run generates.</p>
-<p><b>WD thesis-compatible</b> is the W1 between the two vectors of normalised bin <i>heights</i>, the only reading
-that reproduces the thesis's numbers (yellow rows, on 5.4M challenge events). It cannot see where the mass is: a
-shifted or mirrored distribution scores like the truth itself. It is shown beside the thesis rows and never ranks.
+the runs of a subset; W1 sample is the Wasserstein distance between the samples, W1 binned between the binned
+densities at the bin centres, both in units of the truth's standard deviation and capped at 10; JS (base 2) and KL on
+the same bins. Bins are fixed from the truth alone ({n_bins} equal bins over its 0.1-99.9 % range, plus underflow,
+overflow and an <i>absent</i> bin for events without such an object, placed one bin below the underflow for the
+W1s; saved in <code>binning.json</code>), so outliers and missing objects cost. W1, JS and KL combine the variables
+with the entry weights of thesis eq. 6.5; a group (e.g. leptons) that a run never generates, or generates where the
+truth has none, gets the worst value (JS 1, KL 23.0, W1 10σ); <b>coverage</b> is the fraction of the truth's groups
+that the run generates.</p>
+<p><b>WD thesis-compatible</b> is the W1 between the two vectors of normalised bin <i>heights</i> of the present
+values, the only reading that reproduces the thesis's numbers (yellow rows: the thesis's Table 8.1 or 7.5, on the
+Dark Machines challenge sample; its exp III row on exp III's subset). It cannot see where the mass is: a shifted or
+mirrored distribution scores like the truth itself. It is shown beside the thesis rows and never ranks.
 The β in the loss is the weight of the KL term against a reconstruction term summed over features (thesis eq. 4.2).
-IER (eq. 6.6) is measured after the corrections (φ wrapped, E raised to pT, values clipped at 10σ), whose rates per
-generated object are shown; "before corrections" counts an event with any corrected value as invalid too.
-Runs marked "from noise: no" start every event from a real validation event (α-VAE truth perturbation).</p>"""
+IER (eq. 6.6) is measured after the corrections (φ wrapped, E raised to pT, values clipped at 10σ), whose rates are
+shown per generated object (clipping: values per object); "before corrections" counts an event with any corrected
+value as invalid too. Runs marked "from noise: no" start every event from a real validation event (α-VAE truth
+perturbation): the floor's second sample is that same validation split, so a perfect autoencoder scores the floor.</p>"""
 
 
 def render_html(
@@ -155,8 +167,10 @@ def render_html(
     pairs: pd.DataFrame,
     images: dict[str, str],
     benchmark: dict[str, Any] | None,
+    truth: str,
+    n_bins: int,
 ) -> str:
-    """The report page. ``images`` maps a caption to a base64 PNG."""
+    """The report page. ``images`` maps a caption to a base64 PNG; ``truth`` describes the truth."""
     metrics, per_variable, pairs = typed(metrics), typed(per_variable), typed(pairs)
     ranked = metrics.sort_values(["rank_auc_full"], na_position="first", kind="stable") if "rank_auc_full" in metrics else metrics
     frame = pd.concat([ranked, thesis_rows(process)], ignore_index=True)
@@ -173,7 +187,7 @@ def render_html(
 <style>{STYLE}</style></head><body>
 <h1>Generated vs truth: {html.escape(process)} (source {html.escape(source)})</h1>
 <p>Made {datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}.</p>
-{EXPLANATION}
+{explanation(truth, n_bins)}
 {table(frame, columns)}
 <h2>Which runs can be told apart</h2>
 {table(pairs, pair_cols) if len(pairs) else "<p>One run per truth subset: nothing to compare.</p>"}

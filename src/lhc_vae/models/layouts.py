@@ -109,6 +109,11 @@ class JetsLayout:
     restricts = True
 
     @property
+    def description(self) -> str:
+        """The events it models, as the report's subset column says it."""
+        return f"≤ {self.n_jets} j, ≤ {self.n_bjets} b, nothing else"
+
+    @property
     def slots(self) -> list[tuple[str, str, int]]:
         """(array name, symbol, pT rank) of every particle slot."""
         return [(f"j{i + 1}", "j", i) for i in range(self.n_jets)] + [

@@ -22,7 +22,10 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(report_figures, inputs=["compare_truth", "params:report", "compare_run"], outputs=["compare_figures", "compare_images"], name="compare_figures_node"),
             Node(
                 render_report,
-                inputs=["compare_metrics", "compare_per_variable", "compare_pairs", "compare_images", "params:compare.benchmark", "params:compare.title", "params:compare.source"],
+                inputs=[
+                    "compare_metrics", "compare_per_variable", "compare_pairs", "compare_images", "params:compare.benchmark", "params:compare.title", "params:compare.source",
+                    "params:compare.truth_description", "params:report.n_bins",
+                ],
                 outputs="compare_html",
                 name="compare_render_report",
             ),

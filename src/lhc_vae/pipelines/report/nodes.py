@@ -35,6 +35,11 @@ def subset_of(experiment: str) -> str:
     return exp.name if exp is not None and exp.layout.restricts else ALL
 
 
+def describe_subset(name: str) -> str:
+    """The subset column: what the truth of a run holds (e.g. experiment III's events)."""
+    return name if name == ALL else f"{name}: {EXPERIMENTS[name].layout.description}"
+
+
 def _split_sample(events: pd.DataFrame, objects: pd.DataFrame, mask: np.ndarray) -> Sample:
     ev = events[mask].reset_index(drop=True)
     index = pd.Series(np.arange(len(ev)), index=events.loc[mask, "event_index"].to_numpy())
@@ -81,11 +86,13 @@ def _effective_beta(training: dict[str, Any]) -> float | None:
 
 def _run_row(run: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
     stats, training = run["stats"], run["training"]
-    n_objects = stats.get("mean_objects_per_event", np.nan) * stats.get("n_generated", np.nan)
-    corrections = {f"fraction_{k}": v / n_objects if n_objects else np.nan for k, v in stats.get("corrections", {}).items()}
+    n_events = stats.get("n_generated", np.nan)
+    n_objects = stats.get("mean_objects_per_event", np.nan) * n_events
+    per = {"met_phi_wrapped": n_events}  # an event-level correction; the others are per object (clipping: values per object)
+    corrections = {f"fraction_{k}": v / per.get(k, n_objects) if per.get(k, n_objects) else np.nan for k, v in stats.get("corrections", {}).items()}
     return {
         "run": run["label"],
-        "subset": run["subset"],
+        "subset": describe_subset(run["subset"]),
         "from_noise": stats.get("from_noise"),
         "prior": stats.get("latent_prior"),
         "beta": training.get("beta"),
@@ -109,17 +116,20 @@ def compute_metrics(truth: dict[str, Any], seed: int, params: dict[str, Any], *r
             continue
         pv, summary = compare(t["test"], t["validation"], t["edges"], int(seed), **kw)
         floors[subset] = summary
-        rows.append({"run": FLOOR, "subset": subset, **_flat(summary)})
+        rows.append({"run": FLOOR, "subset": describe_subset(subset), **_flat(summary)})
         per_variable.append(pv.assign(run=f"floor ({subset})"))
     summaries = {}
     for run in runs:
         t = truth[run["subset"]]
-        if len(run["sample"]) < len(t["test"]):
+        # the same number of events as the floor's second sample: binned distances are biased by
+        # the sample size (JS of a perfect 20k-event sample is below the 2k-vs-2k floor)
+        n = len(t["validation"])
+        if len(run["sample"]) < n:
             raise ValueError(
-                f"{run['label']} has {len(run['sample'])} generated events, fewer than the {len(t['test'])} truth events it is "
-                "compared with; generate at least as many (`--params n_generate=N` with the experiment's _generate pipeline)"
+                f"{run['label']} has {len(run['sample'])} events, fewer than the {n} truth events of the floor it is compared "
+                "with; generate at least as many (an experiment's *_generate pipeline with --params n_generate=N)"
             )
-        pv, summary = compare(t["test"], run["sample"], t["edges"], int(seed), **kw)
+        pv, summary = compare(t["test"], run["sample"].head(n), t["edges"], int(seed), **kw)
         summaries[run["label"]] = (run["subset"], summary)
         row = _run_row(run, summary)
         floor = floors[run["subset"]]
@@ -129,7 +139,8 @@ def compute_metrics(truth: dict[str, Any], seed: int, params: dict[str, Any], *r
         per_variable.append(pv.assign(run=run["label"]))
         log.info("report: %s (%s): AUC %.3f, JS %.3f", run["label"], run["subset"], summary["auc_full"], summary["js"])
     metrics = pd.DataFrame(rows)
-    metrics.insert(1, "rank_auc_full", metrics["auc_full"].where(metrics["run"] != FLOOR).rank(method="min"))
+    # ranked within a truth subset: runs compared with different truths are not comparable
+    metrics.insert(1, "rank_auc_full", metrics["auc_full"].where(metrics["run"] != FLOOR).groupby(metrics["subset"]).rank(method="min"))
     pairs = []
     for (a, (sa, ma)), (b, (sb, mb)) in combinations(summaries.items(), 2):
         if sa != sb:
@@ -174,11 +185,15 @@ def render_report(
     benchmark: dict[str, Any] | None,
     process: str,
     source: str,
+    truth: str,
+    n_bins: int,
 ) -> str:
-    """The self-contained HTML report (images embedded as base64)."""
+    """The self-contained HTML report (images embedded as base64); ``truth`` says what the truth
+    and the floor are."""
     images = dict(images)
-    if benchmark and benchmark.get("models"):
+    models = {name: v["one_core"] for name, v in (benchmark or {}).get("models", {}).items() if "one_core" in v}
+    if models:
         speeds = {"MC (Pythia8 + detector)": benchmark["mc"]["ms_per_event_per_core"]}
-        speeds.update({name: v.get("one_core", v)["ms_per_event_steady"] for name, v in benchmark["models"].items()})
+        speeds.update({name: v["ms_per_event_steady"] for name, v in models.items()})
         images["benchmark: ms per event"] = png_base64(speed_bars(speeds, "generation time per event, one core each"))
-    return render_html(process, source, metrics, per_variable, pairs, images, benchmark)
+    return render_html(process, source, metrics, per_variable, pairs, images, benchmark, truth, int(n_bins))

@@ -53,7 +53,10 @@ def create_pipeline(runs: tuple[str, ...], prefix: str = "", **kwargs) -> Pipeli
         Node(report_figures, inputs=[f"{p}report_truth", "params:report", *samples], outputs=[f"{p}report_figures", f"{p}report_images"], name=f"{p}report_figures"),
         Node(
             render_report,
-            inputs=[f"{p}report_metrics", f"{p}report_per_variable", f"{p}report_pairs", f"{p}report_images", "benchmark", "params:process", "params:source"],
+            inputs=[
+                    f"{p}report_metrics", f"{p}report_per_variable", f"{p}report_pairs", f"{p}report_images", "benchmark",
+                    "params:process", "params:source", "params:report.truth", "params:report.n_bins",
+                ],
             outputs=f"{p}report_html",
             name=f"{p}render_report",
         ),
