@@ -153,7 +153,7 @@ def test_fpd_same_distribution_is_zero_within_errors(seed):
     real, gen, _ = _samples(10 + seed, 1_500, 6_000, 5, 0.0)
     value, err = fpd(real, gen, seed=seed, num_batches=10)
     assert err > 0
-    assert value >= -err  # never below zero beyond its error (the fit bounds it at 0)
+    assert value >= 0.0  # the fit bounds the intercept at 0, as JetNet's curve_fit does
     assert value < 2 * err, (value, err)
 
 

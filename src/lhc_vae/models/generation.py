@@ -99,7 +99,8 @@ def generated_tables(tables: EventTables) -> tuple[pd.DataFrame, pd.DataFrame, d
 
 
 #: Where each experiment's timed chain starts (a prior kind of a single-model experiment, or a
-#: multi-model experiment); every chain ends with physical events in GeV.
+#: multi-model experiment); every chain ends with physical events in GeV. Truth events enter as
+#: standardised model-input arrays: the preprocessing of the truth is not timed.
 START_POINTS = {
     "normal": "noise: z ~ N(0, 1) -> decoder -> GeV",
     "bgmm": "noise: z ~ BGMM (fitted on training encodings) -> decoder -> GeV",
