@@ -200,3 +200,25 @@ def test_ier_before_corrections_counts_every_event_with_a_corrected_value():
     assert list(tables.events["n_corrected"]) == [0, 1, 1, 0] and counts["met_phi_wrapped"] == 1
     _, _, quality = generated_tables(tables)
     assert quality["invalid_event_rate_percent"] == 25.0 and quality["invalid_event_rate_raw_percent"] == 75.0
+
+
+def test_batch_norm_statistics_are_recalibrated_to_the_training_data():
+    """A BatchNormalization layer fed by a fixed linear map of N(3, 2^2) inputs: after
+    recalibration its moving mean and variance are the exact statistics of those inputs, so the
+    model in inference mode normalises the training data to mean 0 and variance 1."""
+    import keras
+
+    from lhc_vae.models.vae import recalibrate_batch_norm
+
+    x = np.random.default_rng(0).normal(3.0, 2.0, size=(5000, 2)).astype(np.float32)
+    inp = keras.Input((2,), name="x")
+    dense = keras.layers.Dense(2, use_bias=False, kernel_initializer=keras.initializers.Constant([[1.0, 0.5], [0.0, 2.0]]))
+    bn = keras.layers.BatchNormalization(epsilon=1e-6)
+    model = keras.Model({"x": inp}, bn(dense(inp)))
+    h = x @ np.array([[1.0, 0.5], [0.0, 2.0]], dtype=np.float32)
+    assert recalibrate_batch_norm(model, {"x": x}) == 1
+    np.testing.assert_allclose(bn.moving_mean.numpy(), h.mean(0), rtol=1e-4)
+    np.testing.assert_allclose(bn.moving_variance.numpy(), h.var(0), rtol=1e-4)
+    out = model.predict({"x": x}, verbose=0)
+    np.testing.assert_allclose(out.mean(0), 0.0, atol=1e-3)
+    np.testing.assert_allclose(out.var(0), 1.0, rtol=1e-3)

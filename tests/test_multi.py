@@ -169,3 +169,51 @@ def test_dense_flops_by_hand():
 
     exp2 = {c.name: c for c in components("exp2", 32)}
     assert dense_flops(exp2["met"].decoder()) == 2 * (32 * 64 + 64 * 64 + 64 * 64 + 64 * 2)
+
+
+def _pass_through(model, inputs):
+    """A stand-in encoder: the latent point is the inputs side by side (see _identity_decode)."""
+    return {"z_mean": np.concatenate([inputs[k] for k in sorted(inputs)], axis=1).astype(np.float32)}
+
+
+def _identity_decode(model, z):
+    """The matching decoder: splits the latent point back into the component's outputs."""
+    if model == "event":  # sorted keys: mask (28), met (2)
+        return {"mask": z[:, :28], "met": z[:, 28:]}
+    return {"features": z[:, :4]}  # sorted keys: features (4), met (2), position (4)
+
+
+def test_exp1_keeps_the_truth_events_own_objects():
+    """With models that reproduce their input and alpha = 0, experiment I returns each picked truth
+    event unchanged: its MET and its own objects (the first four of each type), not random ones."""
+    from lhc_vae.events.features import FeatureScaler
+    from lhc_vae.events.schema import primary_tables
+    from lhc_vae.models.multi import generate_exp1
+
+    events, objects = primary_tables(make_tables(400, seed=3))
+    scaler = FeatureScaler.fit(events, objects)
+    mev, mobj = scaler.transform_events(events), scaler.transform_objects(objects)
+    models = {name: {"encoder": name, "decoder": name} for name in ["event", *SYMBOL_SLUG.values()]}
+    ev, obj, counts = generate_exp1(models, mev, mobj, 300, alpha=0.0, threshold=0.5, seed=9, encode=_pass_through, decode=_identity_decode)
+    rows = np.random.default_rng(9).integers(0, 400, size=300)  # the events generate_exp1 picks
+    np.testing.assert_allclose(ev["met"].to_numpy(), mev["met"].to_numpy()[rows], rtol=1e-6)
+    own = mobj[mobj["position"] < 4]
+    for i in (0, 7, 123, 299):
+        want = own[own["event_index"] == rows[i]].sort_values(["type", "position"])[["e", "pt", "eta", "phi"]].to_numpy()
+        got = obj[obj["event_index"] == i]
+        got = got.assign(rank=got.groupby("type", observed=True).cumcount()).sort_values(["type", "rank"])[["e", "pt", "eta", "phi"]].to_numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_exp2_masks_are_capped_at_19_objects():
+    from lhc_vae.models.multi import generate_exp2
+
+    masks = np.array([[12, 5, 3, 2, 2, 0, 1], [3, 1, 0, 0, 0, 0, 0]])  # 25 and 4 objects
+    models = {name: {"decoder": name} for name in ["met", *SYMBOL_SLUG.values()]}
+
+    def decode(model, z):
+        return {"met": z[:, :2]} if model == "met" else {"features": z[:, :4]}
+
+    _, obj = generate_exp2(models, masks, 4, seed=1, decode=decode)
+    got = obj.groupby(["event_index", "type"], observed=False).size().unstack()[list(SYMBOLS)].to_numpy()
+    np.testing.assert_array_equal(got, [[12, 5, 2, 0, 0, 0, 0], [3, 1, 0, 0, 0, 0, 0]])  # last types dropped first

@@ -144,8 +144,11 @@ def generate_exp1(
     1. encode n held-out truth events (MET + mask) and perturb with N(0, alpha); decode a new MET
        and mask; binarise the mask at ``threshold``; cap at 19 objects;
     2. per type, for every requested (event, position): the generated MET, the position mask and
-       the features of a held-out truth object of that type and position (drawn at random) are
-       encoded, perturbed and decoded into the new object, all requests of a type in one call.
+       the features of the truth event's *own* object of that type and position (thesis §7.4.2
+       keeps the event) are encoded, perturbed and decoded into the new object, all requests of a
+       type in one call. Where the decoded mask asks for an object the truth event does not have,
+       the features of a random held-out object of that type and position stand in. Positions are
+       those of training (0-3, the thermometer width).
     Returns standardised (events, objects) and the generated counts.
     """
     rng = np.random.default_rng(seed)
@@ -159,6 +162,7 @@ def generate_exp1(
     out = decode(models["event"]["decoder"], z + alpha * rng.standard_normal(z.shape))
     met = out["met"]
     counts = cap_objects(thermometer_counts(out["mask"], threshold))
+    truth_row = pd.Series(np.arange(len(truth_events)), index=truth_events["event_index"].to_numpy())
     parts = []
     for k, symbol in enumerate(SYMBOLS):
         requests = counts[:, k]
@@ -167,12 +171,17 @@ def generate_exp1(
             continue
         event_index = np.repeat(np.arange(n), requests)
         position = np.arange(total) - np.repeat(np.cumsum(requests) - requests, requests)
-        pool = truth_objects[(truth_objects["type"] == symbol).to_numpy()]
-        pool_pos = np.minimum(pool["position"].to_numpy(), THERMOMETER_WIDTH - 1)
+        pool = truth_objects[(truth_objects["type"] == symbol).to_numpy() & (truth_objects["position"].to_numpy() < THERMOMETER_WIDTH)]
+        pool_pos = pool["position"].to_numpy()
         pool_feats = pool[list(OBJECT_FEATURES)].to_numpy(np.float32)
+        # the truth event's own object at (event, position): key = truth row * width + position
+        own = pd.Series(np.arange(len(pool)), index=truth_row.reindex(pool["event_index"].to_numpy()).to_numpy() * THERMOMETER_WIDTH + pool_pos)
+        match = own.reindex(rows[event_index] * THERMOMETER_WIDTH + position).to_numpy()
         feats = np.empty((total, 4), dtype=np.float32)
+        found = ~np.isnan(match)
+        feats[found] = pool_feats[match[found].astype(np.int64)]
         for p in range(THERMOMETER_WIDTH):
-            want = np.flatnonzero(position == p)
+            want = np.flatnonzero(~found & (position == p))
             have = np.flatnonzero(pool_pos == p)
             if want.size:
                 source = have if have.size else np.arange(len(pool))
@@ -192,8 +201,10 @@ def generate_exp2(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Experiment II generation (thesis §7.5.3), batched: given the drawn masks (n, 7), one MET
     decoder call for all events, then one decoder call per type for all its objects; objects are
-    scattered to their events (pT order is restored when the tables are built)."""
+    scattered to their events (pT order is restored when the tables are built). Masks are capped
+    at 19 objects per event, last types first (thesis §7.5.3, step 5)."""
     rng = np.random.default_rng(seed)
+    masks = cap_objects(np.asarray(masks))  # at most 19 objects per event (thesis §7.5.3, step 5)
     n = len(masks)
     met = decode(models["met"]["decoder"], rng.standard_normal((n, latent_dim)).astype(np.float32))["met"]
     parts = []

