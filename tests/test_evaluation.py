@@ -262,3 +262,11 @@ def test_report_cells_carry_the_value_to_the_precision_of_its_error():
     assert fmt(np.float32(0.1234567)) == "0.1235"
     assert fmt(3.0, 0.0) == "3 ± 0"  # an error of exactly 0 is shown, never hidden
     assert fmt(1.0, 0.25) == "1.00 ± 0.25" and fmt(float("nan")) == "–" and fmt(True) == "yes" and fmt(2000.0) == "2000"
+
+
+def test_hanley_mcneil_error_at_the_null_is_the_mann_whitney_variance():
+    """At AUC 0.5 the Hanley-McNeil variance is the Mann-Whitney null variance (n1 + n2 + 1) / (12 n1 n2)."""
+    from lhc_vae.evaluation.classifier import hanley_mcneil_error
+
+    assert hanley_mcneil_error(0.5, 2000, 2000) == pytest.approx(np.sqrt(4001 / (12 * 2000 * 2000)), rel=1e-3)
+    assert hanley_mcneil_error(1.0, 2000, 2000) == 0.0  # a perfect separation has no spread

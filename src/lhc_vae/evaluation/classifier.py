@@ -20,8 +20,11 @@ MIN_PRESENT = 10
 
 @dataclass(frozen=True)
 class ClassifierResult:
-    """Mean AUC over the held-out folds, its standard error (std over folds / sqrt(folds)) and the
-    per-fold values."""
+    """Mean AUC over the held-out folds, its standard error (the larger of std over folds /
+    sqrt(folds) and the Hanley-McNeil error of an AUC on all the held-out events) and the per-fold
+    values. Under the null, cross-validation reads slightly below 0.5 (each held-out fold is short
+    of what its training folds have too much of: 0.47-0.50 on two 2000-event truth samples over four
+    seeds, measured), which is why a run is compared with the floor, computed the same way."""
 
     auc: float
     error: float
@@ -67,4 +70,15 @@ def classifier_auc(
             )
             clf.fit(x[train], y[train])
             aucs.append(roc_auc_score(y[test], clf.predict_proba(x[test])[:, 1]))
-    return ClassifierResult(float(np.mean(aucs)), float(np.std(aucs, ddof=1) / np.sqrt(folds)), tuple(float(a) for a in aucs))
+    auc = float(np.mean(aucs))
+    error = max(float(np.std(aucs, ddof=1) / np.sqrt(folds)), hanley_mcneil_error(auc, n, n))
+    return ClassifierResult(auc, error, tuple(float(a) for a in aucs))
+
+
+def hanley_mcneil_error(auc: float, n_pos: int, n_neg: int) -> float:
+    """Standard error of an AUC measured on ``n_pos`` + ``n_neg`` held-out events (Hanley & McNeil,
+    Radiology 143 (1982) 29). The spread of the fold AUCs alone understates it: the folds share
+    their events, and five values make a poor estimate of a spread."""
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    var = (auc * (1 - auc) + (n_pos - 1) * (q1 - auc**2) + (n_neg - 1) * (q2 - auc**2)) / (n_pos * n_neg)
+    return float(np.sqrt(max(var, 0.0)))

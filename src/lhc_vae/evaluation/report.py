@@ -134,13 +134,14 @@ def explanation(truth: str, n_bins: int) -> str:
 and 2 b-jets, nothing else) is compared with the truth events of that <b>subset</b>. Every run is compared with as
 many generated events as the floor's second sample has: binned distances are biased by the sample size, so only
 equal sizes compare. Every uncertainty is one standard deviation: bootstrap (events of both samples resampled) for
-the binned metrics, the standard error over the held-out folds for the classifier AUCs, the fit error combined with
+the binned metrics, the standard error over the held-out folds or, if larger, the Hanley-McNeil error for the
+classifier AUCs, the fit error combined with
 a bootstrap of the two samples for FPD and half the 16-84 % range of the batch values for KPD (Kansal et al. 2023).
 <b>beyond floor</b> lists the metrics on which a run is worse than the floor by more than two combined standard
 deviations; the pair table below says which runs of the same subset can be told apart.</p>
 <p><b>Ranking metrics</b> (lower is better): the AUC of a classifier trained to tell generated from true events on
-the whole event (every object's type, log pT, η, φ, log E up to 19 objects, and MET; 0.5 = indistinguishable) ranks
-the runs of a subset; W1 sample is the Wasserstein distance between the samples, W1 binned between the binned
+the whole event (every object's type, log pT, η, φ, log E up to 19 objects, and MET; 0.5 = indistinguishable; under
+the null cross-validation reads slightly below 0.5, as the floor shows) ranks the runs of a subset; W1 sample is the Wasserstein distance between the samples, W1 binned between the binned
 densities at the bin centres, both in units of the truth's standard deviation and capped at 10; JS (base 2) and KL on
 the same bins. Bins are fixed from the truth alone ({n_bins} equal bins over its 0.1-99.9 % range, plus underflow,
 overflow and an <i>absent</i> bin for events without such an object, placed one bin below the underflow for the
