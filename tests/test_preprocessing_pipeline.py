@@ -95,6 +95,28 @@ def test_viz_build_writes_pipeline_json(project):
         "build_primary_tables_node",
     } & names
     assert (project / "build" / "api" / "pipelines" / "preprocessing").is_file()
+    # the DAG kedro-viz draws: primary tables -> training -> generation -> report, for every default run
+    default = json.loads((project / "build" / "api" / "pipelines" / "__default__").read_text())
+    ids = {n["name"]: n["id"] for n in default["nodes"] if n["type"] != "task"}
+    task = {n["id"] for n in default["nodes"] if n["type"] == "task" and n["name"] == "compute_metrics"}
+    after: dict[str, set[str]] = {}
+    for e in default["edges"]:
+        after.setdefault(e["source"], set()).add(e["target"])
+
+    def reaches(start: str, targets: set[str]) -> bool:
+        seen, todo = set(), [start]
+        while todo:
+            node = todo.pop()
+            if node in targets:
+                return True
+            if node not in seen:
+                seen.add(node)
+                todo.extend(after.get(node, ()))
+        return False
+
+    for ns in ("baseline_sweep.alpha_0p2", "exp1_sweep.alpha_0p3", "exp2_sweep.beta_1p5", "exp3_sweep.beta_1p5"):
+        assert reaches(ids["model_input_events"], {ids[f"{ns}.training"]}), ns
+        assert reaches(ids[f"{ns}.training"], task) and reaches(ids[f"{ns}.generated_events"], task), ns
 
 
 def test_notebook_runs_top_to_bottom_through_the_catalog(project):
