@@ -44,7 +44,7 @@ VARIABLES: tuple[tuple[str, str], ...] = (
     *((d, "derived") for d in DERIVED),
 )
 #: Headline metrics that carry a bootstrap uncertainty.
-BOOTSTRAPPED = (*m.HISTOGRAM_METRICS, "multiplicity_js_mean")
+BOOTSTRAPPED = (*m.HISTOGRAM_METRICS, "multiplicity_js_mean", "correlation_distance")
 
 
 @dataclass(frozen=True)
@@ -135,6 +135,10 @@ def _multiplicity(truth: pd.DataFrame, generated: pd.DataFrame) -> dict[str, flo
     return {s: m.multiplicity_distance(truth[COUNT_COLUMNS[s]].to_numpy(), generated[COUNT_COLUMNS[s]].to_numpy()) for s in SYMBOLS}
 
 
+def _correlation(truth: pd.DataFrame, generated: pd.DataFrame) -> float:
+    return m.correlation_distance(truth[list(CORRELATION_FEATURES)], generated[list(CORRELATION_FEATURES)])
+
+
 def _matrix(variables: pd.DataFrame, columns: tuple[str, ...], fill: float | None) -> np.ndarray:
     """Columns as a matrix, energies and momenta in log10; absent values NaN or ``fill``."""
     x = np.column_stack([variables[c].to_numpy(np.float64) for c in columns])
@@ -167,8 +171,9 @@ def _bootstrap(truth: Sample, generated: Sample, t: dict, g: dict, edges: dict, 
         combined = _combine(rows, nt, ng)
         for k in m.HISTOGRAM_METRICS:
             reps[k].append(combined[k])
-        mult = _multiplicity(truth.variables.iloc[ti], generated.variables.iloc[gi])
-        reps["multiplicity_js_mean"].append(float(np.nanmean(list(mult.values()))))
+        tv, gv = truth.variables.iloc[ti], generated.variables.iloc[gi]
+        reps["multiplicity_js_mean"].append(float(np.nanmean(list(_multiplicity(tv, gv).values()))))
+        reps["correlation_distance"].append(_correlation(tv, gv))
     return {f"{k}_err": float(np.nanstd(v, ddof=1)) for k, v in reps.items()}
 
 
@@ -202,7 +207,7 @@ def compare(
         t_phys, g_phys = _matrix(truth.variables, PHYSICS_FEATURES, -3.0), _matrix(generated.variables, PHYSICS_FEATURES, -3.0)
         summary["fpd"], summary["fpd_err"] = fpd(t_phys, g_phys, seed)
         summary["kpd"], summary["kpd_err"] = kpd(t_phys, g_phys, seed)
-    summary["correlation_distance"] = m.correlation_distance(truth.variables[list(CORRELATION_FEATURES)], generated.variables[list(CORRELATION_FEATURES)])
+    summary["correlation_distance"] = _correlation(truth.variables, generated.variables)
     summary["mean_multiplicity_truth"] = {s: float(truth.variables[COUNT_COLUMNS[s]].mean()) for s in SYMBOLS}
     summary["mean_multiplicity_generated"] = {s: float(generated.variables[COUNT_COLUMNS[s]].mean()) for s in SYMBOLS}
     return pd.DataFrame(rows), summary

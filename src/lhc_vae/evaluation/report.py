@@ -43,7 +43,7 @@ TABLE_COLUMNS: list[tuple[str, str, str | None]] = [
     ("fpd", "FPD", "fpd_err"),
     ("kpd", "KPD", "kpd_err"),
     ("multiplicity_js_mean", "multiplicity JS", "multiplicity_js_mean_err"),
-    ("correlation_distance", "corr. distance", None),
+    ("correlation_distance", "corr. distance", "correlation_distance_err"),
     ("wd_thesis", "WD thesis-compatible (bin heights; never ranks)", "wd_thesis_err"),
 ]
 
