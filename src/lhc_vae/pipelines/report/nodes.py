@@ -61,7 +61,7 @@ def truth_samples(primary_events: pd.DataFrame, primary_objects: pd.DataFrame, p
         edges[name] = binning(test, int(params["n_bins"]))
         out[name] = {"test": test, "validation": val, "edges": edges[name]}
         log.info("report truth %s: %d test events, %d validation events", name, len(test), len(val))
-    return out, {"n_bins": int(params["n_bins"]), "note": "regular bins over the truth's 0.1-99.9 % range, plus underflow and overflow", "edges": edges}
+    return out, {"n_bins": int(params["n_bins"]), "note": "regular bins over the truth's 0.1-99.9 % range; the histograms add an absent bin, an underflow and an overflow bin", "edges": edges}
 
 
 def run_sample(events: pd.DataFrame, objects: pd.DataFrame, stats: dict[str, Any], training: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
