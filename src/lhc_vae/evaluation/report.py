@@ -136,7 +136,8 @@ many generated events as the floor's second sample has: binned distances are bia
 equal sizes compare. Every uncertainty is one standard deviation: bootstrap (events of both samples resampled) for
 the binned metrics, the standard error over the held-out folds or, if larger, the Hanley-McNeil error for the
 classifier AUCs, the fit error combined with
-a bootstrap of the two samples for FPD and half the 16-84 % range of the batch values for KPD (Kansal et al. 2023).
+a bootstrap of the two samples for FPD, and for KPD (the mean of its batch values) the larger of half the 16-84 %
+range of the batch values and the spread of the permutation null (Kansal et al. 2023, see physics_distances.py).
 <b>beyond floor</b> lists the metrics on which a run is worse than the floor by more than two combined standard
 deviations; the pair table below says which runs of the same subset can be told apart.</p>
 <p><b>Ranking metrics</b> (lower is better): the AUC of a classifier trained to tell generated from true events on
