@@ -259,8 +259,8 @@ def test_report_cells_carry_the_value_to_the_precision_of_its_error():
 
     assert fmt(0.152345, 0.00412) == "0.1523 ± 0.0041"
     assert fmt(24.587999999999997) == "24.59"
-    assert fmt(np.float32(0.1234567)) == "0.1235"
-    assert fmt(3.0, 0.0) == "3 ± 0"  # an error of exactly 0 is shown, never hidden
+    assert fmt(np.float32(0.1234567)) == "0.1235" and fmt(4.4) == "4.400"
+    assert fmt(1.0, 0.0) == "1.000 ± 0"  # an error of exactly 0 is shown, never hidden
     assert fmt(1.0, 0.25) == "1.00 ± 0.25" and fmt(float("nan")) == "–" and fmt(True) == "yes" and fmt(2000.0) == "2000"
 
 

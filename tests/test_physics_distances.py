@@ -249,4 +249,4 @@ def test_kpd_is_centred_on_zero_under_the_null_and_its_error_covers_the_spread()
         value, err = kpd(real, gen, seed=seed, num_batches=10)
         pulls.append(value / err)
     pulls = np.array(pulls)
-    assert abs(pulls.mean()) < 0.4 and pulls.std() < 1.2 and (pulls > -2.5).all(), pulls
+    assert abs(pulls.mean()) < 0.4 and 0.4 < pulls.std() < 1.2 and (pulls > -2.5).all(), pulls  # not 10x inflated either

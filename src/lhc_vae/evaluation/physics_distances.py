@@ -27,9 +27,11 @@ KPD
     The unbiased (quadratic-time) estimator of the squared maximum mean discrepancy with the
     polynomial kernel ``k(x, y) = (x . y / d + 1)^4`` (degree 4, gamma = 1/d, coef0 = 1, ``d`` the
     number of features) is computed on ``num_batches`` (10) batch pairs of ``batch_size`` (5,000)
-    events drawn with replacement; the KPD is the median of the batch values and its error is half
-    the 16.275-83.725 percentile range of the batch values (JetNet: ``iqr(..., rng=(16.275,
-    83.725)) / 2``, one "sigma" of the batch distribution).
+    events drawn with replacement. JetNet's KPD is the median of the batch values and its error is
+    half the 16.275-83.725 percentile range of the batch values (``iqr(..., rng=(16.275, 83.725)) /
+    2``, one "sigma" of the batch distribution). Here the KPD is their *mean*, and its error that
+    half-range but never less than the spread of ``num_batches`` MMD^2 values of random relabellings
+    of the pooled events (the permutation null; ``num_batches`` more MMD^2 evaluations), see below.
 
 Where this module differs from JetNet, and why:
 

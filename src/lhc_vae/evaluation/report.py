@@ -88,10 +88,10 @@ def fmt(value: Any, error: Any = None) -> str:
             digits = max(0, 1 - math.floor(math.log10(error)))
             return f"{value:.{digits}f} ± {float(error):.{digits}f}"
         if has_error:
-            return f"{value:.4g} ± 0"
+            return f"{value:#.4g} ± 0"
         if value.is_integer() and abs(value) < 1e7:
             return f"{int(value)}"
-        return f"{value:.4g}"
+        return f"{value:#.4g}"
     return html.escape(str(value))
 
 
@@ -134,7 +134,7 @@ def explanation(truth: str, n_bins: int) -> str:
 and 2 b-jets, nothing else) is compared with the truth events of that <b>subset</b>. Every run is compared with as
 many generated events as the floor's second sample has: binned distances are biased by the sample size, so only
 equal sizes compare. Every uncertainty is one standard deviation: bootstrap (events of both samples resampled) for
-the binned metrics, the standard error over the held-out folds or, if larger, the Hanley-McNeil error for the
+the binned metrics, the multiplicity JS and the correlation distance, the standard error over the held-out folds or, if larger, the Hanley-McNeil error for the
 classifier AUCs, the fit error combined with
 a bootstrap of the two samples for FPD, and for KPD (the mean of its batch values) the larger of half the 16-84 %
 range of the batch values and the spread of the permutation null (Kansal et al. 2023, see physics_distances.py).
@@ -174,7 +174,10 @@ def render_html(
 ) -> str:
     """The report page. ``images`` maps a caption to a base64 PNG; ``truth`` describes the truth."""
     metrics, per_variable, pairs = typed(metrics), typed(per_variable), typed(pairs)
-    ranked = metrics.sort_values(["rank_auc_full"], na_position="first", kind="stable") if "rank_auc_full" in metrics else metrics
+    ranked = metrics
+    if "rank_auc_full" in metrics:  # each subset together: its floor first, then its runs by rank
+        order = {name: k for k, name in enumerate(dict.fromkeys(metrics["subset"]))}
+        ranked = metrics.assign(_subset=metrics["subset"].map(order)).sort_values(["_subset", "rank_auc_full"], na_position="first", kind="stable").drop(columns="_subset")
     frame = pd.concat([ranked, thesis_rows(process)], ignore_index=True)
     columns = [c for c in TABLE_COLUMNS if c[0] in frame.columns]
     figures = "".join(
@@ -207,9 +210,12 @@ def benchmark_section(benchmark: dict[str, Any] | None) -> str:
     if not benchmark:
         return ""
     cols = [("model", "model", None), ("ms_per_event_t1k", "ms/event (1k batch)", None), ("ms_per_event_steady", "ms/event (large batch)", None),
+            ("ms_per_event_steady_1core", "ms/event (large batch, 1 core)", None),
             ("speedup_1core", "speed-up vs MC, 1 core each", None), ("speedup_all_cores", "speed-up vs MC, all cores each", None),
             ("roofline_percent", "% of matmul peak", None)]
-    rows = pd.DataFrame([{"model": name, **v} for name, v in benchmark.get("models", {}).items()])
+    rows = pd.DataFrame(
+        [{"model": name, **v, "ms_per_event_steady_1core": v.get("one_core", {}).get("ms_per_event_steady")} for name, v in benchmark.get("models", {}).items()]
+    )
     mc = benchmark.get("mc", {})
     return (
         f"<h2>Speed (benchmark of {html.escape(str(benchmark.get('date', '')))})</h2>"
