@@ -75,7 +75,7 @@ def binning(truth: Sample, n_bins: int = m.N_BINS) -> dict[str, list[float]]:
     return edges
 
 
-def _per_variable(t: dict[str, np.ndarray], g: dict[str, np.ndarray], edges: dict[str, list[float]], n_bins: int) -> list[dict[str, Any]]:
+def _per_variable(t: dict[str, np.ndarray], g: dict[str, np.ndarray], edges: dict[str, list[float]]) -> list[dict[str, Any]]:
     """One row per variable. Present on one side only: the worst value of every metric."""
     rows = []
     for column, group in VARIABLES:
@@ -87,8 +87,7 @@ def _per_variable(t: dict[str, np.ndarray], g: dict[str, np.ndarray], edges: dic
         if nt == 0 or ng == 0:
             row.update(m.WORST)
         else:
-            e = np.asarray(edges[column]) if column in edges else m.truth_edges(tv, n_bins)
-            d = m.histogram_distances(tv, gv, e).as_dict()
+            d = m.histogram_distances(tv, gv, np.asarray(edges[column])).as_dict()
             # W1 beyond the missing-group value counts as it, so that generating nothing stays the worst
             row.update(d, w1_sample=min(d["w1_sample"], m.WORST["w1_sample"]), w1_binned=min(d["w1_binned"], m.WORST["w1_binned"]))
         rows.append(row)
@@ -140,13 +139,9 @@ def _correlation(truth: pd.DataFrame, generated: pd.DataFrame) -> float:
 
 
 def _matrix(variables: pd.DataFrame, columns: tuple[str, ...], fill: float | None) -> np.ndarray:
-    """Columns as a matrix, energies and momenta in log10; absent values NaN or ``fill``."""
-    x = np.column_stack([variables[c].to_numpy(np.float64) for c in columns])
-    for k, c in enumerate(columns):
-        if c in ("met", "total_energy", "ht", "m_jj", "m_top") or c.endswith("_pt"):
-            with np.errstate(divide="ignore", invalid="ignore"):
-                x[:, k] = np.log10(np.maximum(x[:, k], 1e-3))
-    x[~np.isfinite(x)] = np.nan
+    """Columns as a matrix of :func:`variable_values` (energies and momenta in log10); absent
+    values NaN or ``fill``."""
+    x = np.column_stack([variable_values(variables, c) for c in columns])
     return np.nan_to_num(x, nan=fill) if fill is not None else x
 
 
@@ -157,7 +152,7 @@ def _full_event_categorical() -> np.ndarray:
     return cat
 
 
-def _bootstrap(truth: Sample, generated: Sample, t: dict, g: dict, edges: dict, n_bins: int, n: int, seed: int) -> dict[str, float]:
+def _bootstrap(truth: Sample, generated: Sample, t: dict, g: dict, edges: dict, n: int, seed: int) -> dict[str, float]:
     """Standard deviation of each headline metric over ``n`` bootstrap replicates (both samples
     resampled by event, so correlations between variables are kept)."""
     if n < 2:
@@ -167,7 +162,7 @@ def _bootstrap(truth: Sample, generated: Sample, t: dict, g: dict, edges: dict, 
     reps: dict[str, list[float]] = {k: [] for k in BOOTSTRAPPED}
     for _ in range(n):
         ti, gi = rng.integers(nt, size=nt), rng.integers(ng, size=ng)
-        rows = _per_variable({k: v[ti] for k, v in t.items()}, {k: v[gi] for k, v in g.items()}, edges, n_bins)
+        rows = _per_variable({k: v[ti] for k, v in t.items()}, {k: v[gi] for k, v in g.items()}, edges)
         combined = _combine(rows, nt, ng)
         for k in m.HISTOGRAM_METRICS:
             reps[k].append(combined[k])
@@ -183,22 +178,22 @@ def compare(
     edges: dict[str, list[float]],
     seed: int,
     n_bootstrap: int = 50,
-    n_bins: int = m.N_BINS,
     folds: int = 5,
     physics_distances: bool = True,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Per-variable distances and the combined metrics (with uncertainties) of two samples;
-    ``physics_distances=False`` leaves out FPD and KPD (they never rank)."""
+    """Per-variable distances and the combined metrics (with uncertainties) of two samples, on
+    ``edges`` from :func:`binning` of the truth; ``physics_distances=False`` leaves out FPD and KPD
+    (they never rank)."""
     t = {c: variable_values(truth.variables, c) for c, _ in VARIABLES}
     g = {c: variable_values(generated.variables, c) for c, _ in VARIABLES}
-    rows = _per_variable(t, g, edges, n_bins)
+    rows = _per_variable(t, g, edges)
     summary: dict[str, Any] = {"n_truth": len(truth), "n_generated": len(generated)}
     summary.update(_combine(rows, len(truth), len(generated)))
     summary["coverage"] = _coverage(rows)
     mult = _multiplicity(truth.variables, generated.variables)
     summary["multiplicity_js"] = mult
     summary["multiplicity_js_mean"] = float(np.nanmean(list(mult.values())))
-    summary.update(_bootstrap(truth, generated, t, g, edges, n_bins, n_bootstrap, seed))
+    summary.update(_bootstrap(truth, generated, t, g, edges, n_bootstrap, seed))
     full = classifier_auc(truth.full, generated.full, seed, folds=folds, categorical=_full_event_categorical())
     summary["auc_full"], summary["auc_full_err"] = full.auc, full.error
     short = classifier_auc(_matrix(truth.variables, SUMMARY_FEATURES, None), _matrix(generated.variables, SUMMARY_FEATURES, None), seed, folds=folds)

@@ -109,7 +109,7 @@ def _run_row(run: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
 def compute_metrics(truth: dict[str, Any], seed: int, params: dict[str, Any], *runs: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """One row per run and one floor per truth subset (with uncertainties), per-variable rows, and
     the separation of every pair of runs and of every run from its floor (in combined sigmas)."""
-    kw = {"n_bootstrap": int(params["n_bootstrap"]), "n_bins": int(params["n_bins"]), "folds": int(params["folds"])}
+    kw = {"n_bootstrap": int(params["n_bootstrap"]), "folds": int(params["folds"])}
     rows, per_variable, floors = [], [], {}
     for subset, t in truth.items():
         if not any(r["subset"] == subset for r in runs):
