@@ -90,7 +90,7 @@ def generated_tables(tables: EventTables) -> tuple[pd.DataFrame, pd.DataFrame, d
     selection = evaluate_selection(tables.objects, tables.n_events)
     events, objects = primary_tables(tables)
     events = pd.concat([events, selection], axis=1)
-    corrected = events["n_corrected"].to_numpy() > 0 if "n_corrected" in events else np.zeros(len(events), dtype=bool)
+    corrected = events["n_corrected"].to_numpy() > 0  # set by standardised_to_physical
     return events, objects, {
         "invalid_event_rate_percent": float(100.0 * (1.0 - selection["passes_selection"].mean())),
         "invalid_event_rate_raw_percent": float(100.0 * (~selection["passes_selection"].to_numpy() | corrected).mean()),
@@ -125,7 +125,7 @@ def truth_latent(
     return z + alpha * rng.standard_normal(z.shape)
 
 
-def latent_start(
+def _latent_start(
     prior: dict[str, Any], n: int, alpha: float, seed: int, encoder: keras.Model | None = None, batch_size: int = 65536
 ) -> np.ndarray:
     """n latent points from a single-model prior (``normal``, ``bgmm`` or ``truth``, see
@@ -134,9 +134,7 @@ def latent_start(
         return priors.sample_normal(n, prior["latent_dim"], seed)
     if prior["kind"] == "bgmm":
         return priors.sample_bgmm(prior["model"], n, seed)
-    if prior["kind"] == "truth":
-        if encoder is None or "inputs" not in prior:
-            raise ValueError("the truth prior starts from truth events: it needs the encoder and the prior's model-input arrays")
+    if prior["kind"] == "truth":  # single_model_run checked the encoder and the arrays
         return truth_latent(encoder, prior["inputs"], n, float(alpha), seed, batch_size)
     raise ValueError(f"unknown latent prior {prior['kind']!r}")
 
@@ -156,11 +154,11 @@ def single_model_run(
 ) -> Run:
     """``run(count, seed)`` of a single-model experiment (baseline, exp III): its start point
     (:data:`START_POINTS` of the prior kind) -> decoder -> GeV tables and correction counts."""
-    if prior["kind"] == "truth" and encoder is None:
-        raise ValueError("the truth prior starts from truth events: pass the encoder")
+    if prior["kind"] == "truth" and (encoder is None or "inputs" not in prior):
+        raise ValueError("the truth prior starts from truth events: pass the encoder and the prior's model-input arrays")
 
     def run(count: int, seed: int) -> tuple[EventTables, dict[str, int]]:
-        z = latent_start(prior, count, alpha, seed, encoder, batch_size)
+        z = _latent_start(prior, count, alpha, seed, encoder, batch_size)
         return generate(decoder, z, layout, scaler, process, batch_size)
 
     return run

@@ -19,6 +19,7 @@ from lhc_vae.events.schema import COUNT_COLUMNS, SYMBOLS, EventTables  # noqa: E
 from lhc_vae.events.split import split_tables  # noqa: E402
 from lhc_vae.models import multi  # noqa: E402
 from lhc_vae.models.generation import START_POINTS, multi_model_run, run_generation  # noqa: E402
+from lhc_vae.models.losses import loss_record  # noqa: E402
 from lhc_vae.models.mask_generator import TwoLevelMaskGenerator  # noqa: E402
 from lhc_vae.models.priors import TRUTH_PERTURBATION_NOTE  # noqa: E402
 from lhc_vae.models.vae import fit_vae  # noqa: E402
@@ -51,8 +52,6 @@ def train_component(
     val_arrays = multi.component_arrays(experiment, comp, *split_tables(model_events, model_objects, "validation"))
     n_train = len(next(iter(train_arrays.values())))
     import keras
-
-    from lhc_vae.models.losses import loss_record
 
     keras.utils.set_random_seed(int(seed))
     encoder, decoder = comp.encoder(), comp.decoder()
