@@ -13,6 +13,7 @@ from conftest import kedro
 
 from lhc_vae.events.darkmachines import read_darkmachines, write_darkmachines
 from lhc_vae.events.schema import EventTables
+from lhc_vae.events.split import take_events
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "darkmachines_chan1" / "stlp_st1000_chan1.csv"
 
@@ -20,9 +21,7 @@ pytestmark = pytest.mark.slow
 
 
 def _part(tables: EventTables, index: np.ndarray) -> EventTables:
-    new = pd.Series(np.arange(len(index)), index=index)
-    obj = tables.objects[tables.objects["event_index"].isin(index).to_numpy()]
-    return EventTables(tables.events.iloc[index].reset_index(drop=True), obj.assign(event_index=new.reindex(obj["event_index"].to_numpy()).to_numpy()))
+    return EventTables(*take_events(tables.events, tables.objects, index))
 
 
 def test_compare_sees_a_met_shift_of_real_events_and_names_a_bad_line(project, tmp_path):

@@ -14,6 +14,7 @@ from lhc_vae.evaluation.evaluate import Sample, binning, compare, separation
 from lhc_vae.evaluation.features import full_event_columns, full_event_matrix
 from lhc_vae.events.darkmachines import read_darkmachines
 from lhc_vae.events.schema import COUNT_COLUMNS, TYPE_DTYPE, EventTables, primary_tables
+from lhc_vae.events.split import take_events
 
 REAL_FILES = Path(__file__).resolve().parents[2] / "shared" / "data" / "darkmachines_chan1"
 
@@ -150,12 +151,8 @@ def real_halves():
     perm = np.random.default_rng(0).permutation(len(ev))
     half = len(ev) // 2
 
-    def take(idx):  # in the permuted order: any head() of a half is a random subsample
-        new = pd.Series(np.arange(len(idx)), index=idx)
-        o = ob[ob["event_index"].isin(idx).to_numpy()]
-        return ev.iloc[idx].reset_index(drop=True), o.assign(event_index=new.reindex(o["event_index"].to_numpy()).to_numpy()).reset_index(drop=True)
-
-    a, b = take(perm[:half]), take(perm[half : 2 * half])
+    # in the permuted order: any head() of a half is a random subsample
+    a, b = take_events(ev, ob, perm[:half]), take_events(ev, ob, perm[half : 2 * half])
     truth = Sample.from_tables(*a)
     return truth, binning(truth), b
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from lhc_vae.benchmarks.synthetic import make_tables
 from lhc_vae.events.features import FeatureScaler
-from lhc_vae.events.split import split_events
+from lhc_vae.events.split import split_events, take_events
 
 
 def test_scaler_fit_transform_inverse():
@@ -51,3 +52,11 @@ def test_split_is_deterministic_and_exact():
     assert counts["validation"] == 100 and counts["test"] == 100 and counts["train"] == 801
     with pytest.raises(ValueError, match="sum to 1"):
         split_events(10, {"train": 0.5, "test": 0.1}, seed=0)
+
+
+def test_take_events_renumbers_events_and_their_objects():
+    events = pd.DataFrame({"event_index": np.arange(5), "met": [10.0, 11.0, 12.0, 13.0, 14.0]})
+    objects = pd.DataFrame({"event_index": [0, 1, 1, 3, 4], "pt": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    ev, obj = take_events(events, objects, np.array([3, 1]))
+    assert list(ev["met"]) == [13.0, 11.0] and list(ev["event_index"]) == [0, 1]
+    assert obj.sort_values("pt")[["event_index", "pt"]].values.tolist() == [[1, 2.0], [1, 3.0], [0, 4.0]]

@@ -40,3 +40,17 @@ def split_tables(
         mask = mask & keep
     ev = events[mask]
     return ev, objects[objects["event_index"].isin(ev["event_index"]).to_numpy()]
+
+
+def take_events(events: pd.DataFrame, objects: pd.DataFrame, rows: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The events at the positions ``rows`` (in that order) and their objects, renumbered so that
+    event ``k`` of the result is row ``k`` and its objects carry ``event_index`` k. The objects'
+    ``event_index`` must be the events' row numbers, as in the primary and ``EventTables`` tables."""
+    rows = np.asarray(rows)
+    new_index = pd.Series(np.arange(len(rows)), index=rows)
+    obj = objects[objects["event_index"].isin(rows).to_numpy()]
+    obj = obj.assign(event_index=new_index.reindex(obj["event_index"].to_numpy()).to_numpy()).reset_index(drop=True)
+    ev = events.iloc[rows].reset_index(drop=True)
+    if "event_index" in ev.columns:
+        ev["event_index"] = np.arange(len(rows), dtype=ev["event_index"].dtype)
+    return ev, obj

@@ -18,6 +18,7 @@ from lhc_vae.datasets import DarkMachinesFile
 from lhc_vae.evaluation.evaluate import Sample, binning
 from lhc_vae.events.schema import EventTables, primary_tables
 from lhc_vae.events.selection import invalid_event_rate
+from lhc_vae.events.split import take_events
 from lhc_vae.pipelines.report.nodes import ALL
 
 log = logging.getLogger(__name__)
@@ -36,11 +37,8 @@ def _read(file: DarkMachinesFile) -> EventTables:
 
 
 def _subsample(tables: EventTables, index: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
-    index = np.sort(index)
-    new = pd.Series(np.arange(len(index)), index=index)
-    obj = tables.objects[tables.objects["event_index"].isin(index).to_numpy()]
-    obj = obj.assign(event_index=new.reindex(obj["event_index"].to_numpy()).to_numpy()).reset_index(drop=True)
-    return primary_tables(EventTables(tables.events.iloc[index].reset_index(drop=True), obj))
+    """The events at ``index`` (in file order) as primary tables."""
+    return primary_tables(EventTables(*take_events(tables.events, tables.objects, np.sort(index))))
 
 
 def truth_halves(truth_file: DarkMachinesFile, seed: int, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

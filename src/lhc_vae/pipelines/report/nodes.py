@@ -20,6 +20,7 @@ from lhc_vae.evaluation.evaluate import CORRELATION_FEATURES, SEPARATION_METRICS
 from lhc_vae.evaluation.features import EVENT_VARIABLES
 from lhc_vae.evaluation.plots import correlation_heatmaps, ratio_histogram, speed_bars
 from lhc_vae.evaluation.report import png_base64, render_html
+from lhc_vae.events.split import take_events
 from lhc_vae.models.experiments import EXPERIMENTS
 from lhc_vae.tags import run_tag
 
@@ -41,11 +42,7 @@ def describe_subset(name: str) -> str:
 
 
 def _split_sample(events: pd.DataFrame, objects: pd.DataFrame, mask: np.ndarray) -> Sample:
-    ev = events[mask].reset_index(drop=True)
-    index = pd.Series(np.arange(len(ev)), index=events.loc[mask, "event_index"].to_numpy())
-    obj = objects[objects["event_index"].isin(index.index).to_numpy()]
-    obj = obj.assign(event_index=index.reindex(obj["event_index"].to_numpy()).to_numpy())
-    return Sample.from_tables(ev, obj.reset_index(drop=True))
+    return Sample.from_tables(*take_events(events, objects, np.flatnonzero(mask)))
 
 
 def truth_samples(primary_events: pd.DataFrame, primary_objects: pd.DataFrame, params: dict[str, Any], subsets: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
