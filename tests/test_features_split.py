@@ -60,3 +60,59 @@ def test_take_events_renumbers_events_and_their_objects():
     ev, obj = take_events(events, objects, np.array([3, 1]))
     assert list(ev["met"]) == [13.0, 11.0] and list(ev["event_index"]) == [0, 1]
     assert obj.sort_values("pt")[["event_index", "pt"]].values.tolist() == [[1, 2.0], [1, 3.0], [0, 4.0]]
+
+
+def _passing_objects(t):
+    """The synthetic objects that pass the §3.1 object cuts, with E >= pT (as real objects are)."""
+    from lhc_vae.events.selection import object_passes_cuts
+
+    obj = t.objects[object_passes_cuts(t.objects) & (t.objects["e"] > t.objects["pt"]).to_numpy()]
+    return obj.reset_index(drop=True)
+
+
+def test_detector_representation_round_trip_and_known_values():
+    t = make_tables(3000, seed=11)
+    obj = _passing_objects(t)
+    scaler = FeatureScaler.fit(t.events, obj, "detector")
+    jets = obj[obj["type"] == "j"]
+    # pT -> ln(pT - 20), eta -> atanh(eta / 2.8), E -> ln(E - pT) for jets (§3.1 cuts)
+    assert scaler.objects["j"]["pt"].mean == pytest.approx(np.log(jets["pt"] - 20.0).mean(), rel=1e-9)
+    assert scaler.objects["j"]["eta"].mean == pytest.approx(np.arctanh(jets["eta"] / 2.8).mean(), abs=1e-9)
+    assert scaler.objects["j"]["e"].std == pytest.approx(np.log(jets["e"].to_numpy(float) - jets["pt"].to_numpy(float)).std(), rel=1e-9)
+    muons = obj[obj["type"] == "m-"]
+    assert scaler.objects["m-"]["pt"].mean == pytest.approx(np.log(muons["pt"] - 15.0).mean(), rel=1e-9)
+    again = FeatureScaler.from_dict(json.loads(json.dumps(scaler.to_dict())))
+    assert again.representation == "detector"
+    back = again.inverse_objects(again.transform_objects(obj))
+    for f in ("e", "pt", "eta", "phi"):
+        np.testing.assert_allclose(back[f], obj[f], rtol=2e-5, atol=2e-5)
+
+
+def test_detector_representation_keeps_any_decoder_output_inside_the_cuts():
+    """Wild standardised values (what an undertrained decoder emits): with the detector
+    representation every object passes its §3.1 cut and has E >= pT; with the thesis's log10 the
+    same values put objects outside the cuts (the test can fail)."""
+    from lhc_vae.events.selection import object_passes_cuts
+
+    t = make_tables(3000, seed=12)
+    obj = _passing_objects(t)
+    rng = np.random.default_rng(0)
+    wild = obj.copy()
+    for f in ("e", "pt", "eta", "phi"):
+        wild[f] = rng.normal(0.0, 3.0, len(obj)).astype(np.float32)
+    det = FeatureScaler.fit(t.events, obj, "detector").inverse_objects(wild)
+    assert object_passes_cuts(det).all()
+    assert (det["e"] >= det["pt"]).all()
+    thesis = FeatureScaler.fit(t.events, obj, "thesis").inverse_objects(wild)
+    assert (~object_passes_cuts(thesis)).mean() > 0.1
+    assert (thesis["e"] < thesis["pt"]).mean() > 0.1
+
+
+def test_unknown_representation_and_old_scaler_are_refused():
+    t = make_tables(200, seed=3)
+    with pytest.raises(ValueError, match="representation must be one of"):
+        FeatureScaler.fit(t.events, t.objects, "polar")
+    old = FeatureScaler.fit(t.events, t.objects).to_dict()
+    del old["representation"]
+    with pytest.raises(ValueError, match="kedro run --pipeline=preprocessing"):
+        FeatureScaler.from_dict(old)

@@ -54,7 +54,9 @@ def test_two_processes_never_overwrite_each_other(project):
         train_jets = mobj[(mobj["split"] == "train") & (mobj["type"] == "j")]
         assert train_jets["pt"].mean() == pytest.approx(0.0, abs=1e-4)  # fitted on train only
         train_jets_gev = objects[(objects["type"] == "j") & events["split"].eq("train").to_numpy()[objects["event_index"]]]
-        assert scaler.objects["j"]["pt"].mean == pytest.approx(np.log10(train_jets_gev["pt"].astype(float)).mean(), rel=1e-5)
+        # the default representation is `detector`: jet pT enters as ln(pT - 20 GeV) (issue #12)
+        assert scaler.representation == "detector"
+        assert scaler.objects["j"]["pt"].mean == pytest.approx(np.log(train_jets_gev["pt"].astype(float) - 20.0).mean(), rel=1e-5)
 
 
 def test_too_many_rejects_fail_with_one_sentence(project):

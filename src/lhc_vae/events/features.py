@@ -1,9 +1,18 @@
-"""Model features: log10 of E, pT and MET, then standardisation fitted on the training split.
+"""Model features: a per-feature transform, then standardisation fitted on the training split.
 
-Thesis §7.2 finds E, pT and MET log-normal, so they enter the models as log10 (§7.3.1);
-§7.4.1 standardises every feature (zero mean, unit variance) and rescales after generation.
-Scalers are fitted per object type on training events only and saved as JSON; the inverse
-transform brings generated features back to GeV with phi wrapped to [-pi, pi].
+Two representations, chosen by ``preprocessing.representation`` (issue #12 item 3):
+
+* ``thesis`` (§7.2, §7.3.1): E, pT and MET as log10, eta and phi as they are. A decoder can put
+  an object anywhere, including below its §3.1 pT cut or beyond its |eta| cut: such events are
+  invalid (eq. 6.6), and E < pT has to be corrected.
+* ``detector``: the §3.1 object cuts hold by construction. pT -> ln(pT - pT_min), eta ->
+  atanh(eta / eta_max) with the cuts of the object's type (:data:`lhc_vae.events.selection.OBJECT_CUTS`),
+  E -> ln(E - pT); the inverses pT_min + e^y, eta_max tanh(y) and pT + e^y land inside the cuts
+  and give E > pT for any decoder output. MET stays log10, the angles stay linear (wrapped).
+
+§7.4.1 standardises every transformed feature (zero mean, unit variance) and rescales after
+generation. Scalers are fitted per object type on training events only and saved as JSON; the
+inverse brings generated features back to GeV with phi wrapped to [-pi, pi].
 """
 
 from __future__ import annotations
@@ -15,44 +24,115 @@ import numpy as np
 import pandas as pd
 
 from lhc_vae.events.schema import OBJECT_FEATURES, SYMBOLS, wrap_phi
+from lhc_vae.events.selection import OBJECT_CUTS
 
-#: Features that enter the models as log10 (thesis §7.2, §7.3.1).
-LOG_FEATURES = frozenset({"e", "pt", "met"})
 #: Event-level features.
 EVENT_FEATURES: tuple[str, ...] = ("met", "met_phi")
-#: Floor applied before log10 so a zero MET stays finite (1 MeV, the files' precision).
+#: Floor applied before a logarithm so a zero stays finite (1 MeV, the files' precision).
 LOG_FLOOR_GEV = 1e-3
+#: atanh's argument is kept within +-(1 - ATANH_EDGE): a value on the cut maps to a finite number.
+ATANH_EDGE = 1e-6
 #: Features that are angles and are wrapped after the inverse transform.
 ANGLES = frozenset({"phi", "met_phi"})
+#: The transforms a representation may give a feature.
+TRANSFORMS = ("linear", "log10", "log_above_cut", "atanh_cut", "log_e_minus_pt")
+#: The representations of the thesis (§7.2, §7.3.1) and of issue #12 (the §3.1 cuts by construction).
+REPRESENTATIONS: dict[str, dict[str, str]] = {
+    "thesis": {"e": "log10", "pt": "log10", "eta": "linear", "phi": "linear", "met": "log10", "met_phi": "linear"},
+    "detector": {
+        "e": "log_e_minus_pt", "pt": "log_above_cut", "eta": "atanh_cut", "phi": "linear",
+        "met": "log10", "met_phi": "linear",
+    },
+}
+
+
+def representation(name_or_mapping: str | dict[str, str]) -> dict[str, str]:
+    """A representation by name, or a mapping feature -> transform checked against :data:`TRANSFORMS`."""
+    if isinstance(name_or_mapping, str):
+        if name_or_mapping not in REPRESENTATIONS:
+            raise ValueError(f"representation must be one of {', '.join(REPRESENTATIONS)} or a mapping; got {name_or_mapping!r}")
+        return dict(REPRESENTATIONS[name_or_mapping])
+    mapping = dict(name_or_mapping)
+    missing = {*OBJECT_FEATURES, *EVENT_FEATURES} - set(mapping)
+    unknown = {t for t in mapping.values() if t not in TRANSFORMS}
+    if missing or unknown:
+        raise ValueError(f"representation {mapping}: missing features {sorted(missing)}, unknown transforms {sorted(unknown)} (known: {TRANSFORMS})")
+    if mapping["e"] == "log_e_minus_pt" and mapping["pt"] == "log_e_minus_pt":
+        raise ValueError("log_e_minus_pt applies to E only")
+    return mapping
 
 
 @dataclass(frozen=True)
 class Standardizer:
-    """x -> (f(x) - mean) / std with f = log10 for log features, identity otherwise."""
+    """x -> (f(x) - mean) / std for one feature, with f one of :data:`TRANSFORMS`:
+
+    * ``linear``: x; ``log10``: log10 x (floored at 1 MeV);
+    * ``log_above_cut``: ln(x - lower), lower the type's pT cut (floored at 1 MeV above it);
+    * ``atanh_cut``: atanh(x / bound), bound the type's |eta| cut;
+    * ``log_e_minus_pt``: ln(E - pT) (floored at 1 MeV), so E > pT after the inverse.
+    """
 
     mean: float
     std: float
-    log10: bool
+    transform: str = "linear"
+    lower: float = 0.0
+    bound: float = 1.0
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
+    def __post_init__(self):
+        if self.transform not in TRANSFORMS:
+            raise ValueError(f"unknown transform {self.transform!r} (known: {TRANSFORMS})")
+
+    def apply(self, x: np.ndarray, pt: np.ndarray | None = None) -> np.ndarray:
+        """f(x) before standardisation; ``pt`` (GeV) is needed by ``log_e_minus_pt``."""
         x = np.asarray(x, dtype=np.float64)
-        if self.log10:
-            x = np.log10(np.maximum(x, LOG_FLOOR_GEV))
-        return (x - self.mean) / self.std
+        if self.transform == "log10":
+            return np.log10(np.maximum(x, LOG_FLOOR_GEV))
+        if self.transform == "log_above_cut":
+            return np.log(np.maximum(x - self.lower, LOG_FLOOR_GEV))
+        if self.transform == "atanh_cut":
+            return np.arctanh(np.clip(x / self.bound, -1.0 + ATANH_EDGE, 1.0 - ATANH_EDGE))
+        if self.transform == "log_e_minus_pt":
+            return np.log(np.maximum(x - np.asarray(pt, dtype=np.float64), LOG_FLOOR_GEV))
+        return x
 
-    def inverse(self, z: np.ndarray) -> np.ndarray:
-        x = np.asarray(z, dtype=np.float64) * self.std + self.mean
-        return np.power(10.0, x) if self.log10 else x
+    def forward(self, x: np.ndarray, pt: np.ndarray | None = None) -> np.ndarray:
+        return (self.apply(x, pt) - self.mean) / self.std
+
+    def inverse(self, z: np.ndarray, pt: np.ndarray | None = None) -> np.ndarray:
+        """Standardised values -> physical ones; ``pt`` (GeV, already inverted) for ``log_e_minus_pt``."""
+        y = np.asarray(z, dtype=np.float64) * self.std + self.mean
+        if self.transform == "log10":
+            return np.power(10.0, y)
+        # the floors of :meth:`apply` hold here too, so a value stays inside its cut after float32 rounding
+        if self.transform == "log_above_cut":
+            return self.lower + np.maximum(np.exp(y), LOG_FLOOR_GEV)
+        if self.transform == "atanh_cut":
+            return self.bound * np.clip(np.tanh(y), -1.0 + ATANH_EDGE, 1.0 - ATANH_EDGE)
+        if self.transform == "log_e_minus_pt":
+            return np.asarray(pt, dtype=np.float64) + np.maximum(np.exp(y), LOG_FLOOR_GEV)
+        return y
 
     @classmethod
-    def fit(cls, x: np.ndarray, log10: bool) -> Standardizer:
-        x = np.asarray(x, dtype=np.float64)
-        if log10:
-            x = np.log10(np.maximum(x, LOG_FLOOR_GEV))
-        if x.size == 0:
-            return cls(0.0, 1.0, log10)
-        std = float(x.std())
-        return cls(float(x.mean()), std if std > 0 else 1.0, log10)
+    def fit(cls, x: np.ndarray, transform: str = "linear", lower: float = 0.0, bound: float = 1.0, pt: np.ndarray | None = None) -> Standardizer:
+        unfitted = cls(0.0, 1.0, transform, float(lower), float(bound))
+        y = unfitted.apply(x, pt)
+        if y.size == 0:
+            return unfitted
+        std = float(y.std())
+        return cls(float(y.mean()), std if std > 0 else 1.0, transform, float(lower), float(bound))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mean": self.mean, "std": self.std, "transform": self.transform, "lower": self.lower, "bound": self.bound}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Standardizer:
+        return cls(float(d["mean"]), float(d["std"]), str(d["transform"]), float(d["lower"]), float(d["bound"]))
+
+
+def _object_standardizer(objects: pd.DataFrame, symbol: str, feature: str, transform: str) -> Standardizer:
+    cut = OBJECT_CUTS[symbol]
+    pt = objects["pt"].to_numpy() if transform == "log_e_minus_pt" else None
+    return Standardizer.fit(objects[feature].to_numpy(), transform, lower=cut.pt_min, bound=cut.eta_max, pt=pt)
 
 
 @dataclass(frozen=True)
@@ -62,29 +142,37 @@ class FeatureScaler:
     events: dict[str, Standardizer]
     objects: dict[str, dict[str, Standardizer]]
     counts: dict[str, int] = field(default_factory=dict)
+    representation: str = "thesis"
 
     @classmethod
-    def fit(cls, events: pd.DataFrame, objects: pd.DataFrame) -> FeatureScaler:
-        """Fit on the given (training) events and their objects."""
-        ev = {f: Standardizer.fit(events[f].to_numpy(), f in LOG_FEATURES) for f in EVENT_FEATURES}
+    def fit(cls, events: pd.DataFrame, objects: pd.DataFrame, representation_name: str | dict[str, str] = "thesis") -> FeatureScaler:
+        """Fit on the given (training) events and their objects, in the named representation."""
+        rep = representation(representation_name)
+        ev = {f: Standardizer.fit(events[f].to_numpy(), rep[f]) for f in EVENT_FEATURES}
         obj: dict[str, dict[str, Standardizer]] = {}
         counts = {"events": int(len(events))}
         for symbol in SYMBOLS:
             sel = objects[objects["type"] == symbol]
             counts[symbol] = int(len(sel))
-            obj[symbol] = {f: Standardizer.fit(sel[f].to_numpy(), f in LOG_FEATURES) for f in OBJECT_FEATURES}
-        return cls(ev, obj, counts)
+            obj[symbol] = {f: _object_standardizer(sel, symbol, f, rep[f]) for f in OBJECT_FEATURES}
+        name = representation_name if isinstance(representation_name, str) else "custom"
+        return cls(ev, obj, counts, name)
 
     def _map_objects(self, objects: pd.DataFrame, inverse: bool, wrap: bool = True) -> pd.DataFrame:
         out = objects.copy()
         codes = objects["type"].cat.codes.to_numpy()
-        for feature in OBJECT_FEATURES:
+        pt_gev = None if inverse else objects["pt"].to_numpy(dtype=np.float64)
+        # pT first: the inverse of E (log_e_minus_pt) needs the physical pT
+        for feature in sorted(OBJECT_FEATURES, key=lambda f: f != "pt"):
             values = objects[feature].to_numpy(dtype=np.float64)
             result = np.empty_like(values)
             for code, symbol in enumerate(SYMBOLS):
                 sel = codes == code
                 s = self.objects[symbol][feature]
-                result[sel] = s.inverse(values[sel]) if inverse else s.forward(values[sel])
+                pt = pt_gev[sel] if pt_gev is not None else None
+                result[sel] = s.inverse(values[sel], pt) if inverse else s.forward(values[sel], pt)
+            if inverse and feature == "pt":
+                pt_gev = result
             out[feature] = (wrap_phi(result) if inverse and wrap and feature in ANGLES else result).astype(np.float32)
         return out
 
@@ -110,24 +198,25 @@ class FeatureScaler:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        def enc(s: Standardizer) -> dict[str, Any]:
-            return {"mean": s.mean, "std": s.std, "log10": s.log10}
-
         return {
             "fitted_on": "train",
+            "representation": self.representation,
             "log_floor_gev": LOG_FLOOR_GEV,
             "counts": self.counts,
-            "events": {f: enc(s) for f, s in self.events.items()},
-            "objects": {sym: {f: enc(s) for f, s in d.items()} for sym, d in self.objects.items()},
+            "events": {f: s.to_dict() for f, s in self.events.items()},
+            "objects": {sym: {f: s.to_dict() for f, s in d.items()} for sym, d in self.objects.items()},
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureScaler:
-        def dec(d: dict[str, Any]) -> Standardizer:
-            return Standardizer(float(d["mean"]), float(d["std"]), bool(d["log10"]))
-
+        if "representation" not in data:
+            raise ValueError(
+                "this feature scaler predates the representations of issue #12; "
+                "recreate it with `kedro run --pipeline=preprocessing`"
+            )
         return cls(
-            events={f: dec(d) for f, d in data["events"].items()},
-            objects={sym: {f: dec(d) for f, d in fs.items()} for sym, fs in data["objects"].items()},
+            events={f: Standardizer.from_dict(d) for f, d in data["events"].items()},
+            objects={sym: {f: Standardizer.from_dict(d) for f, d in fs.items()} for sym, fs in data["objects"].items()},
             counts=dict(data.get("counts", {})),
+            representation=str(data["representation"]),
         )

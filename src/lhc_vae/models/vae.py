@@ -9,6 +9,7 @@ their own for generation.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -60,35 +61,113 @@ def targets(arrays: dict[str, np.ndarray], beta: float | None) -> dict[str, np.n
     return y
 
 
+class Budget(keras.callbacks.Callback):
+    """Stop after ``max_steps`` optimizer steps or ``max_seconds`` of training (issue #12 item 2).
+
+    Keras checks ``stop_training`` after every batch, so a budget ends inside an epoch; that
+    epoch is still validated, and early stopping's best weights are restored at the end."""
+
+    def __init__(self, max_steps: int | None = None, max_seconds: float | None = None):
+        super().__init__()
+        self.max_steps = None if max_steps is None else int(max_steps)
+        self.max_seconds = None if max_seconds is None else float(max_seconds)
+        self.steps = 0
+        self.reason: str | None = None
+        self._start = 0.0
+
+    def on_train_begin(self, logs=None):
+        self._start = time.perf_counter()
+        self.steps = int(self.model.optimizer.iterations.numpy())  # a resumed run goes on counting
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        if self.max_steps is not None and self.steps >= self.max_steps:
+            self.reason = "max_steps"
+        elif self.max_seconds is not None and time.perf_counter() - self._start >= self.max_seconds:
+            self.reason = "max_seconds"
+        if self.reason:
+            self.model.stop_training = True
+
+
 def train(
     model: keras.Model,
     train_arrays: dict[str, np.ndarray],
-    val_arrays: dict[str, np.ndarray],
+    val_arrays: dict[str, np.ndarray] | None,
     beta: float | None,
-    epochs: int,
-    batch_size: int,
+    settings: dict[str, Any],
     backup_dir: str | Path,
-    reduce_lr: dict[str, Any] | None = None,
     verbose: int = 2,
-) -> dict[str, list[float]]:
-    """Fit with progress per epoch; resumable from ``backup_dir`` (``BackupAndRestore``)."""
+) -> tuple[dict[str, list[float]], dict[str, Any]]:
+    """Fit until convergence or budget, resumable from ``backup_dir`` (``BackupAndRestore``).
+
+    ``settings``: ``epochs`` (an upper bound: the thesis's epoch count), ``batch_size``, optional
+    ``early_stopping`` (``patience``, ``min_delta``: on the validation loss, the best epoch's
+    weights restored at the end), ``max_steps`` / ``max_seconds`` (a budget in optimizer steps or
+    wall-clock seconds) and ``reduce_lr`` (Keras ``ReduceLROnPlateau`` arguments).
+
+    Returns the per-epoch history and a record of how training went: optimizer steps, seconds,
+    training events seen and events/s, the epoch whose weights were kept and what stopped it."""
+    n_train = len(next(iter(train_arrays.values())))
+    batch_size = int(settings["batch_size"])
+    epochs = int(settings["epochs"])
+    budget = Budget(settings.get("max_steps"), settings.get("max_seconds"))
     callbacks: list[keras.callbacks.Callback] = [
         keras.callbacks.BackupAndRestore(str(backup_dir)),
         keras.callbacks.TerminateOnNaN(),
+        budget,
     ]
-    if reduce_lr:
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(**reduce_lr))
+    stopping = settings.get("early_stopping")
+    early = None
+    if stopping and val_arrays is not None:
+        early = keras.callbacks.EarlyStopping(
+            monitor="val_loss",
+            patience=int(stopping["patience"]),
+            min_delta=float(stopping.get("min_delta", 0.0)),
+            restore_best_weights=True,
+        )
+        callbacks.append(early)
+    if settings.get("reduce_lr"):
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(**settings["reduce_lr"]))
+    start = time.perf_counter()
     history = model.fit(
         train_arrays,
         targets(train_arrays, beta),
-        validation_data=(val_arrays, targets(val_arrays, beta)) if val_arrays else None,
+        validation_data=(val_arrays, targets(val_arrays, beta)) if val_arrays is not None else None,
         epochs=epochs,
         batch_size=batch_size,
         shuffle=True,
         callbacks=callbacks,
         verbose=verbose,
     )
-    return {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    seconds = time.perf_counter() - start
+    record = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    n_epochs = len(record.get("loss", []))
+    steps_per_epoch = -(-n_train // batch_size)
+    full, rest = divmod(budget.steps, steps_per_epoch)
+    events_seen = full * n_train + min(rest * batch_size, n_train)
+    if budget.reason:
+        stopped_by = budget.reason
+    elif early is not None and early.stopped_epoch > 0:
+        stopped_by = "early_stopping"
+    else:
+        stopped_by = "max_epochs"
+    kept = early.best_epoch + 1 if early is not None and early.best_weights is not None else n_epochs
+    control = {
+        "stopped_by": stopped_by,
+        "epochs_run": n_epochs,
+        "epoch_kept": int(kept),
+        "weights_kept": "best validation loss" if early is not None else "last epoch",
+        "best_val_loss": float(min(record["val_loss"])) if record.get("val_loss") else None,
+        "optimizer_steps": int(budget.steps),
+        "training_seconds": seconds,
+        "training_events_seen": int(events_seen),
+        "training_events_per_second": events_seen / seconds if seconds > 0 else None,
+        "max_epochs": epochs,
+        "max_steps": budget.max_steps,
+        "max_seconds": budget.max_seconds,
+        "early_stopping": dict(stopping) if stopping else None,
+    }
+    return record, control
 
 
 def decode(decoder: keras.Model, z: np.ndarray, batch_size: int = 65536) -> dict[str, np.ndarray]:
@@ -133,9 +212,9 @@ def fit_vae(
     seed: int,
     settings: dict[str, Any],
     backup_dir: str | Path,
-) -> dict[str, list[float]]:
+) -> tuple[dict[str, list[float]], dict[str, Any]]:
     """Assemble, compile and train one VAE (alpha or beta) with the experiment's ``settings``
-    (``epochs``, ``batch_size``, ``learning_rate``, optional ``reduce_lr``); returns the history."""
+    (``learning_rate`` and those of :func:`train`); returns the history and the training record."""
     if "reconstruction_weight" in settings:
         raise ValueError(
             "reconstruction_weight is gone (issue #11): the reconstruction loss is summed over features "
@@ -146,15 +225,6 @@ def fit_vae(
     use_beta = float(beta) if variator == "beta" else None
     compile_vae(model, losses, use_beta, float(settings["learning_rate"]))
     has_val = val_arrays is not None and len(next(iter(val_arrays.values()))) > 0
-    history = train(
-        model,
-        train_arrays,
-        val_arrays if has_val else None,
-        use_beta,
-        epochs=int(settings["epochs"]),
-        batch_size=int(settings["batch_size"]),
-        backup_dir=backup_dir,
-        reduce_lr=settings.get("reduce_lr"),
-    )
+    history, control = train(model, train_arrays, val_arrays if has_val else None, use_beta, settings, backup_dir)
     recalibrate_batch_norm(encoder, train_arrays)
-    return history
+    return history, control

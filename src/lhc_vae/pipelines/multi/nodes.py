@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -55,14 +54,14 @@ def train_component(
 
     keras.utils.set_random_seed(int(seed))
     encoder, decoder = comp.encoder(), comp.decoder()
-    start = time.perf_counter()
     if n_train == 0:
         log.warning("%s/%s: no training objects; the component keeps its initial weights", experiment, component)
         history: dict[str, list[float]] = {}
+        control: dict[str, Any] = {"stopped_by": "no training rows", "epochs_run": 0, "optimizer_steps": 0, "training_seconds": 0.0}
     else:
         value = alpha if variator == "alpha" else beta
         backup = Path(params["backup_dir"]) / process / experiment / run_tag(variator, value) / component
-        history = fit_vae(encoder, decoder, variator, comp.losses, train_arrays, val_arrays, alpha, beta, seed, params, backup)
+        history, control = fit_vae(encoder, decoder, variator, comp.losses, train_arrays, val_arrays, alpha, beta, seed, params, backup)
     return {
         "encoder": encoder,
         "decoder": decoder,
@@ -77,8 +76,9 @@ def train_component(
             "n_train": n_train,
             "encoder_params": encoder.count_params(),
             "decoder_params": decoder.count_params(),
-            "epochs": len(history.get("loss", [])),
-            "train_seconds": time.perf_counter() - start,
+            "epochs": control["epochs_run"],
+            # optimizer steps, seconds, training events/s, the epoch kept and what stopped training
+            **control,
             "history": history,
         },
     }
@@ -105,7 +105,8 @@ def summarise_training(*trained: dict[str, Any]) -> tuple[dict[str, Any], plt.Fi
         "alpha": first["alpha"],
         "beta": first["beta"],
         "components": records,
-        "train_seconds": sum(r["train_seconds"] for r in records.values()),
+        "training_seconds": sum(r["training_seconds"] for r in records.values()),
+        "optimizer_steps": sum(r["optimizer_steps"] for r in records.values()),
     }
     return summary, fig
 

@@ -105,12 +105,13 @@ def _train_mask(events: pd.DataFrame, objects: pd.DataFrame) -> tuple[pd.Series,
     return is_train, is_train.to_numpy()[objects["event_index"].to_numpy()]
 
 
-def fit_feature_scaler(events: pd.DataFrame, objects: pd.DataFrame) -> dict[str, Any]:
-    """Fit log10 + standardisation on the training split only (thesis §7.3.1, §7.4.1)."""
+def fit_feature_scaler(events: pd.DataFrame, objects: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
+    """Fit the representation's transforms + standardisation on the training split only (thesis
+    §7.3.1, §7.4.1; ``params["representation"]``: ``thesis`` or ``detector``, issue #12)."""
     ev_train, obj_train = _train_mask(events, objects)
     if not ev_train.any():
         raise ValueError("the training split is empty; raise preprocessing.split.fractions.train")
-    return FeatureScaler.fit(events[ev_train], objects[obj_train]).to_dict()
+    return FeatureScaler.fit(events[ev_train], objects[obj_train], params["representation"]).to_dict()
 
 
 def make_model_input(

@@ -27,7 +27,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 fit_feature_scaler,
-                inputs=["primary_events", "primary_objects"],
+                inputs=["primary_events", "primary_objects", "params:preprocessing"],
                 outputs="feature_scaler",
                 name="fit_feature_scaler_node",
             ),

@@ -7,7 +7,6 @@ Each node is a thin function of tables and parameters; the model maths lives in
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -62,9 +61,8 @@ def train_vae(
     use_beta = float(beta) if exp.variator == "beta" else None
     tag = run_tag(exp.variator, alpha if exp.variator == "alpha" else beta)
     backup = Path(params["backup_dir"]) / process / exp.name / tag
-    log.info("%s %s: training on %d events (%d validation), %d epochs", exp.name, tag, n_train, len(val_arrays["met"]), params["epochs"])
-    start = time.perf_counter()
-    history = fit_vae(encoder, decoder, exp.variator, exp.losses, train_arrays, val_arrays, alpha, beta, seed, params, backup)
+    log.info("%s %s: training on %d events (%d validation), at most %d epochs", exp.name, tag, n_train, len(val_arrays["met"]), params["epochs"])
+    history, control = fit_vae(encoder, decoder, exp.variator, exp.losses, train_arrays, val_arrays, alpha, beta, seed, params, backup)
     info = {
         "experiment": exp.name,
         "variator": exp.variator,
@@ -78,8 +76,9 @@ def train_vae(
         "fraction_of_training_split_used": n_train / max(int((model_events["split"] == "train").sum()), 1),
         "encoder_params": encoder.count_params(),
         "decoder_params": decoder.count_params(),
-        "epochs": len(history.get("loss", [])),
-        "train_seconds": time.perf_counter() - start,
+        "epochs": control["epochs_run"],
+        # optimizer steps, seconds, training events/s, the epoch kept and what stopped training
+        **control,
         "history": history,
     }
     return encoder, decoder, info
