@@ -16,7 +16,7 @@ from lhc_vae.models.architectures import baseline_decoder, baseline_encoder, exp
 from lhc_vae.models.experiments import get_experiment  # noqa: E402
 from lhc_vae.models.generation import generate  # noqa: E402
 from lhc_vae.models.layouts import JetsLayout, WholeEventLayout  # noqa: E402
-from lhc_vae.models.vae import assemble, compile_vae, train  # noqa: E402
+from lhc_vae.models.vae import assemble, compile_vae, targets, train  # noqa: E402
 from lhc_vae.models.losses import kl_divergence  # noqa: E402
 from lhc_vae.models.variators import AlphaVariator, BetaVariator  # noqa: E402
 
@@ -106,14 +106,17 @@ def test_short_training_lowers_the_loss_and_generation_is_reproducible(tmp_path)
     enc, dec = exp.encoder(exp.layout, 16), exp.decoder(exp.layout, 16)
     model = assemble(enc, dec, "beta", seed=0)
     compile_vae(model, exp.losses, beta=1.0, learning_rate=1e-3)
-    history = train(model, arrays, None, 1.0, epochs=5, batch_size=64, backup_dir=tmp_path / "bk", verbose=0)
+    history, control = train(model, arrays, None, 1.0, {"epochs": 5, "batch_size": 64}, tmp_path / "bk", verbose=0)
+    n = len(arrays["met"])
+    assert control["stopped_by"] == "max_epochs" and control["optimizer_steps"] == 5 * -(-n // 64)
+    assert control["training_events_seen"] == 5 * n
     assert history["loss"][-1] < 0.95 * history["loss"][0]
     assert history["loss"][-1] == min(history["loss"])
     assert not (tmp_path / "bk").exists() or not any((tmp_path / "bk").iterdir())  # backup removed after success
 
     z = priors.sample_normal(3000, 16, seed=9)
-    a, counts_a = generate(dec, z, exp.layout, scaler, "ttbar")
-    b, _ = generate(dec, priors.sample_normal(3000, 16, seed=9), exp.layout, scaler, "ttbar")
+    a, counts_a = generate(dec, z, exp.layout, scaler, "ttbar", 0)
+    b, _ = generate(dec, priors.sample_normal(3000, 16, seed=9), exp.layout, scaler, "ttbar", 0)
     pd.testing.assert_frame_equal(a.objects, b.objects)
     pd.testing.assert_frame_equal(a.events, b.events)
     assert list(a.events.columns[:5]) == ["event_id", "process_id", "weight", "met", "met_phi"]
@@ -163,7 +166,7 @@ def test_wild_decoder_outputs_are_clipped_and_counted():
             "phi": np.array([0.0, 0.0], np.float32),
         }
     )
-    tables, counts = standardised_to_physical(events, objects, scaler, "ttbar")
+    tables, counts = standardised_to_physical(events, objects, scaler, "ttbar", 0)
     assert counts["clipped_beyond_10_sigma"] == 3  # E = 300 sigma, MET = 1e6 sigma, MET phi NaN
     assert np.isfinite(tables.objects[["e", "pt", "eta", "phi"]].to_numpy()).all()
     assert np.isfinite(tables.events[["met", "met_phi"]].to_numpy()).all()
@@ -196,7 +199,7 @@ def test_ier_before_corrections_counts_every_event_with_a_corrected_value():
     met_phi = met["met_phi"].to_numpy().copy()
     met_phi[2] = scaler.events["met_phi"].forward(np.array([4.0]))[0]  # beyond pi: wrapped
     events = pd.DataFrame({"met": met["met"].to_numpy(), "met_phi": met_phi})
-    tables, counts = standardised_to_physical(events, objects, scaler, "ttbar")
+    tables, counts = standardised_to_physical(events, objects, scaler, "ttbar", 0)
     assert list(tables.events["n_corrected"]) == [0, 1, 1, 0] and counts["met_phi_wrapped"] == 1
     _, _, quality = generated_tables(tables)
     assert quality["invalid_event_rate_percent"] == 25.0 and quality["invalid_event_rate_raw_percent"] == 75.0
@@ -222,3 +225,35 @@ def test_batch_norm_statistics_are_recalibrated_to_the_training_data():
     out = model.predict({"x": x}, verbose=0)
     np.testing.assert_allclose(out.mean(0), 0.0, atol=1e-3)
     np.testing.assert_allclose(out.var(0), 1.0, rtol=1e-3)
+
+
+def test_step_budget_and_early_stopping_keep_the_best_weights(tmp_path):
+    """A 7-step budget stops after exactly 7 optimizer steps (7 x 64 events seen, inside epoch 2);
+    early stopping on a small training set that the model overfits restores the weights of the
+    epoch with the lowest validation loss: evaluating the model afterwards gives that loss."""
+    _, _, _, mev, mobj = _model_tables(1500, seed=4)
+    exp = get_experiment("exp3")
+    ev = mev[exp.layout.select(mev)]
+    arrays = exp.layout.to_arrays(ev, mobj[mobj["event_index"].isin(ev["event_index"])])
+    n = len(arrays["met"])
+    assert n > 7 * 64 // 2
+    keras.utils.set_random_seed(0)
+    model = assemble(exp.encoder(exp.layout, 16), exp.decoder(exp.layout, 16), "beta", seed=0)
+    compile_vae(model, exp.losses, beta=1.0, learning_rate=1e-3)
+    _, control = train(model, arrays, None, 1.0, {"epochs": 50, "batch_size": 64, "max_steps": 7}, tmp_path / "a", verbose=0)
+    assert control["stopped_by"] == "max_steps" and control["optimizer_steps"] == 7
+    assert control["training_events_seen"] == min(7 * 64, n) + max(0, 7 * 64 - n) and control["epochs_run"] == -(-7 * 64 // n)
+
+    small = {k: v[:120] for k, v in arrays.items()}
+    val = {k: v[120:] for k, v in arrays.items()}
+    keras.utils.set_random_seed(1)
+    model = assemble(exp.encoder(exp.layout, 16), exp.decoder(exp.layout, 16), "beta", seed=1)
+    compile_vae(model, exp.losses, beta=1.0, learning_rate=3e-3)
+    settings = {"epochs": 200, "batch_size": 16, "early_stopping": {"patience": 3}}
+    history, control = train(model, small, val, 1.0, settings, tmp_path / "b", verbose=0)
+    best = int(np.argmin(history["val_loss"]))
+    assert control["stopped_by"] == "early_stopping" and control["epochs_run"] == best + 1 + 3
+    assert control["epoch_kept"] == best + 1 and control["best_val_loss"] == min(history["val_loss"])
+    again = model.evaluate(val, targets(val, 1.0), batch_size=16, verbose=0, return_dict=True)["loss"]
+    assert again == pytest.approx(min(history["val_loss"]), rel=1e-4)
+    assert again < history["val_loss"][-1]  # the last epoch's weights would score worse

@@ -8,7 +8,11 @@ Two representations, chosen by ``preprocessing.representation`` (issue #12 item 
 * ``detector``: the §3.1 object cuts hold by construction. pT -> ln(pT - pT_min), eta ->
   atanh(eta / eta_max) with the cuts of the object's type (:data:`lhc_vae.events.selection.OBJECT_CUTS`),
   E -> ln(E - pT); the inverses pT_min + e^y, eta_max tanh(y) and pT + e^y land inside the cuts
-  and give E > pT for any decoder output. MET stays log10, the angles stay linear (wrapped).
+  and give E > pT for any decoder output. MET stays log10. The detector is symmetric in phi, so
+  angles are measured in the *MET frame*: every object's phi from the direction opposite to the
+  MET (phi' = phi - phi_MET - pi, wrapped); the MET's own phi is 0 there. Generation turns each
+  event by a uniform random angle (:meth:`FeatureScaler.from_frame`), so every phi distribution
+  is flat by construction and only the physical angles between objects and MET are learned.
 
 §7.4.1 standardises every transformed feature (zero mean, unit variance) and rescales after
 generation. Scalers are fitted per object type on training events only and saved as JSON; the
@@ -36,12 +40,18 @@ ATANH_EDGE = 1e-6
 ANGLES = frozenset({"phi", "met_phi"})
 #: The transforms a representation may give a feature.
 TRANSFORMS = ("linear", "log10", "log_above_cut", "atanh_cut", "log_e_minus_pt")
-#: The representations of the thesis (§7.2, §7.3.1) and of issue #12 (the §3.1 cuts by construction).
+#: Azimuthal frames: ``detector`` (phi as measured) or ``met`` (phi from the direction opposite to the MET).
+FRAMES = ("detector", "met")
+#: The representations of the thesis (§7.2, §7.3.1) and of issue #12 (the §3.1 cuts by construction,
+#: angles in the MET frame). ``frame`` is the azimuthal frame, the rest feature -> transform.
 REPRESENTATIONS: dict[str, dict[str, str]] = {
-    "thesis": {"e": "log10", "pt": "log10", "eta": "linear", "phi": "linear", "met": "log10", "met_phi": "linear"},
+    "thesis": {
+        "e": "log10", "pt": "log10", "eta": "linear", "phi": "linear", "met": "log10", "met_phi": "linear",
+        "frame": "detector",
+    },
     "detector": {
         "e": "log_e_minus_pt", "pt": "log_above_cut", "eta": "atanh_cut", "phi": "linear",
-        "met": "log10", "met_phi": "linear",
+        "met": "log10", "met_phi": "linear", "frame": "met",
     },
 }
 
@@ -52,9 +62,11 @@ def representation(name_or_mapping: str | dict[str, str]) -> dict[str, str]:
         if name_or_mapping not in REPRESENTATIONS:
             raise ValueError(f"representation must be one of {', '.join(REPRESENTATIONS)} or a mapping; got {name_or_mapping!r}")
         return dict(REPRESENTATIONS[name_or_mapping])
-    mapping = dict(name_or_mapping)
+    mapping = {"frame": "detector", **name_or_mapping}
     missing = {*OBJECT_FEATURES, *EVENT_FEATURES} - set(mapping)
-    unknown = {t for t in mapping.values() if t not in TRANSFORMS}
+    unknown = {t for f, t in mapping.items() if f != "frame" and t not in TRANSFORMS}
+    if mapping["frame"] not in FRAMES:
+        raise ValueError(f"representation {mapping}: frame must be one of {FRAMES}")
     if missing or unknown:
         raise ValueError(f"representation {mapping}: missing features {sorted(missing)}, unknown transforms {sorted(unknown)} (known: {TRANSFORMS})")
     if mapping["e"] == "log_e_minus_pt" and mapping["pt"] == "log_e_minus_pt":
@@ -129,6 +141,31 @@ class Standardizer:
         return cls(float(d["mean"]), float(d["std"]), str(d["transform"]), float(d["lower"]), float(d["bound"]))
 
 
+def _event_rows(events: pd.DataFrame, objects: pd.DataFrame) -> np.ndarray:
+    """Row of each object's event: by ``event_index`` when the events carry it, else the index is the row."""
+    if "event_index" not in events:
+        return objects["event_index"].to_numpy()
+    row_of = pd.Series(np.arange(len(events)), index=events["event_index"].to_numpy())
+    return row_of.reindex(objects["event_index"].to_numpy()).to_numpy()
+
+
+def to_met_frame(events: pd.DataFrame, objects: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """GeV tables -> MET frame: phi' = wrap(phi - phi_MET - pi) for objects, phi_MET' = 0."""
+    met_phi = events["met_phi"].to_numpy(np.float64)
+    rows = _event_rows(events, objects)
+    objects = objects.assign(phi=wrap_phi(objects["phi"].to_numpy(np.float64) - met_phi[rows] - np.pi).astype(np.float32))
+    return events.assign(met_phi=0.0), objects
+
+
+def from_met_frame(events: pd.DataFrame, objects: pd.DataFrame, azimuth: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """MET frame -> GeV tables turned by ``azimuth`` (one angle per event): phi_MET = wrap(phi_MET' +
+    azimuth), phi = wrap(phi' + phi_MET + pi); the angles between objects and MET are kept."""
+    met_phi = wrap_phi(events["met_phi"].to_numpy(np.float64) + np.asarray(azimuth, dtype=np.float64))
+    rows = _event_rows(events, objects)
+    objects = objects.assign(phi=wrap_phi(objects["phi"].to_numpy(np.float64) + met_phi[rows] + np.pi).astype(np.float32))
+    return events.assign(met_phi=met_phi), objects
+
+
 def _object_standardizer(objects: pd.DataFrame, symbol: str, feature: str, transform: str) -> Standardizer:
     cut = OBJECT_CUTS[symbol]
     pt = objects["pt"].to_numpy() if transform == "log_e_minus_pt" else None
@@ -143,11 +180,15 @@ class FeatureScaler:
     objects: dict[str, dict[str, Standardizer]]
     counts: dict[str, int] = field(default_factory=dict)
     representation: str = "thesis"
+    frame: str = "detector"
 
     @classmethod
     def fit(cls, events: pd.DataFrame, objects: pd.DataFrame, representation_name: str | dict[str, str] = "thesis") -> FeatureScaler:
-        """Fit on the given (training) events and their objects, in the named representation."""
+        """Fit on the given (training) events and their objects (GeV, detector frame), in the
+        named representation; its transforms see the angles in the representation's frame."""
         rep = representation(representation_name)
+        if rep["frame"] == "met":
+            events, objects = to_met_frame(events, objects)
         ev = {f: Standardizer.fit(events[f].to_numpy(), rep[f]) for f in EVENT_FEATURES}
         obj: dict[str, dict[str, Standardizer]] = {}
         counts = {"events": int(len(events))}
@@ -156,7 +197,19 @@ class FeatureScaler:
             counts[symbol] = int(len(sel))
             obj[symbol] = {f: _object_standardizer(sel, symbol, f, rep[f]) for f in OBJECT_FEATURES}
         name = representation_name if isinstance(representation_name, str) else "custom"
-        return cls(ev, obj, counts, name)
+        return cls(ev, obj, counts, name, rep["frame"])
+
+    def to_frame(self, events: pd.DataFrame, objects: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """GeV tables -> the representation's azimuthal frame (before :meth:`transform_objects`)."""
+        return to_met_frame(events, objects) if self.frame == "met" else (events, objects)
+
+    def from_frame(self, events: pd.DataFrame, objects: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Inverse-transformed tables -> detector frame. In the MET frame each event is turned by
+        a uniform angle in [-pi, pi) drawn from ``seed`` (the detector's phi symmetry)."""
+        if self.frame != "met":
+            return events, objects
+        azimuth = np.random.default_rng([int(seed), 0x5EED]).uniform(-np.pi, np.pi, len(events))
+        return from_met_frame(events, objects, azimuth)
 
     def _map_objects(self, objects: pd.DataFrame, inverse: bool, wrap: bool = True) -> pd.DataFrame:
         out = objects.copy()
@@ -201,6 +254,7 @@ class FeatureScaler:
         return {
             "fitted_on": "train",
             "representation": self.representation,
+            "frame": self.frame,
             "log_floor_gev": LOG_FLOOR_GEV,
             "counts": self.counts,
             "events": {f: s.to_dict() for f, s in self.events.items()},
@@ -219,4 +273,5 @@ class FeatureScaler:
             objects={sym: {f: Standardizer.from_dict(d) for f, d in fs.items()} for sym, fs in data["objects"].items()},
             counts=dict(data.get("counts", {})),
             representation=str(data["representation"]),
+            frame=str(data["frame"]),
         )

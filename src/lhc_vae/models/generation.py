@@ -35,17 +35,21 @@ Z_CLIP = 10.0
 
 
 def to_physical(
-    arrays: dict[str, np.ndarray], layout: Any, scaler: FeatureScaler, process_id: str
+    arrays: dict[str, np.ndarray], layout: Any, scaler: FeatureScaler, process_id: str, seed: int
 ) -> tuple[EventTables, dict[str, int]]:
     """Decoder outputs -> GeV tables, with counts of corrected values."""
-    return standardised_to_physical(*layout.from_arrays(arrays), scaler, process_id)
+    return standardised_to_physical(*layout.from_arrays(arrays), scaler, process_id, seed)
 
 
 def standardised_to_physical(
-    events_std: pd.DataFrame, objects_std: pd.DataFrame, scaler: FeatureScaler, process_id: str
+    events_std: pd.DataFrame, objects_std: pd.DataFrame, scaler: FeatureScaler, process_id: str, seed: int
 ) -> tuple[EventTables, dict[str, int]]:
     """Standardised (events, objects) -> GeV tables: values beyond +-10 standard deviations clipped
-    (10**x of a wild log-energy would overflow), phi wrapped and E >= pT enforced, each counted."""
+    (10**x of a wild log-energy would overflow), phi wrapped and E >= pT enforced, each counted.
+
+    A wrap is counted when a decoded angle lies outside [-pi, pi] in the representation's frame;
+    in the MET frame the events are then turned by a uniform angle drawn from ``seed``
+    (:meth:`FeatureScaler.from_frame`)."""
     features = ["e", "pt", "eta", "phi"]
     z_obj = objects_std[features].to_numpy(np.float64)
     z_ev = events_std[["met", "met_phi"]].to_numpy(np.float64)
@@ -67,6 +71,7 @@ def standardised_to_physical(
     corrected_event = ~(np.abs(z_ev) <= Z_CLIP).all(axis=1) | (np.abs(events["met_phi"].to_numpy()) > np.pi)
     objects["phi"] = wrap_phi(objects["phi"].to_numpy()).astype(np.float32)
     events["met_phi"] = wrap_phi(events["met_phi"].to_numpy())
+    events, objects = scaler.from_frame(events, objects, seed)
     objects["e"] = np.maximum(objects["e"].to_numpy(), objects["pt"].to_numpy())
     # values corrected in each event: an event with any is invalid before corrections (issue #11)
     events["n_corrected"] = (np.bincount(objects_std["event_index"].to_numpy()[corrected_object], minlength=n) + corrected_event).astype(np.int16)
@@ -77,10 +82,11 @@ def standardised_to_physical(
 
 
 def generate(
-    decoder: keras.Model, z: np.ndarray, layout: Any, scaler: FeatureScaler, process_id: str, batch_size: int = 65536
+    decoder: keras.Model, z: np.ndarray, layout: Any, scaler: FeatureScaler, process_id: str, seed: int, batch_size: int = 65536
 ) -> tuple[EventTables, dict[str, int]]:
-    """Decode latent points ``z`` in large batches and return physical events."""
-    return to_physical(decode(decoder, z, batch_size), layout, scaler, process_id)
+    """Decode latent points ``z`` in large batches and return physical events (``seed``: the
+    events' azimuthal turn in the MET frame)."""
+    return to_physical(decode(decoder, z, batch_size), layout, scaler, process_id, seed)
 
 
 def generated_tables(tables: EventTables) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
@@ -159,7 +165,7 @@ def single_model_run(
 
     def run(count: int, seed: int) -> tuple[EventTables, dict[str, int]]:
         z = _latent_start(prior, count, alpha, seed, encoder, batch_size)
-        return generate(decoder, z, layout, scaler, process, batch_size)
+        return generate(decoder, z, layout, scaler, process, seed, batch_size)
 
     return run
 
@@ -184,7 +190,7 @@ def multi_model_run(
 
         def run(count: int, seed: int) -> tuple[EventTables, dict[str, int]]:
             ev, obj, _ = multi.generate_exp1(models, *truth, count, float(alpha), float(threshold), seed, encode, decode)
-            return standardised_to_physical(ev, obj, scaler, process)
+            return standardised_to_physical(ev, obj, scaler, process, seed)
 
         return run
     if experiment == "exp2":
@@ -194,7 +200,7 @@ def multi_model_run(
 
         def run(count: int, seed: int) -> tuple[EventTables, dict[str, int]]:
             ev, obj = multi.generate_exp2(models, masks.sample(count, seed), int(latent_dim), seed, decode)
-            return standardised_to_physical(ev, obj, scaler, process)
+            return standardised_to_physical(ev, obj, scaler, process, seed)
 
         return run
     raise KeyError(f"unknown multi-model experiment {experiment!r}; known: exp1, exp2")

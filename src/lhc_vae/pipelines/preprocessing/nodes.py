@@ -120,7 +120,8 @@ def make_model_input(
     """Standardised features for the models, keyed by ``event_index`` and carrying the split."""
     fs = FeatureScaler.from_dict(scaler)
     keep_ev = ["event_index", "split", "met", "met_phi", *COUNT_COLUMNS.values(), "n_objects", "passes_selection"]
-    model_events = fs.transform_events(events[keep_ev])
-    model_objects = fs.transform_objects(objects)
+    framed_events, framed_objects = fs.to_frame(events[keep_ev], objects)
+    model_events = fs.transform_events(framed_events)
+    model_objects = fs.transform_objects(framed_objects)
     model_objects.insert(3, "split", events["split"].to_numpy()[objects["event_index"].to_numpy()])
     return model_events, model_objects
