@@ -59,7 +59,7 @@ def test_alpha_vae_time_per_event_runs_the_encoder_on_the_timed_events():
     exp = get_experiment("baseline")
     encoder, decoder = CountingModel(exp.encoder(exp.layout, 8)), exp.decoder(exp.layout, 8)
     params = {"experiment": "baseline", "latent_dim": 8}
-    prior = fit_latent_prior(encoder, mev, mobj, "auto", 1, 0, params)
+    prior = fit_latent_prior(encoder, decoder, mev, mobj, "auto", 1, 0, params)
     assert prior["kind"] == "truth" and encoder.rows == []  # the prior keeps truth events, it encodes nothing
     n_val = len(prior["inputs"]["met"])
     assert n_val == int((mev["split"] == "validation").sum())
@@ -83,7 +83,7 @@ def test_beta_vae_time_per_event_starts_from_noise():
     exp = get_experiment("exp3")
     encoder, decoder = CountingModel(exp.encoder(exp.layout, 8)), exp.decoder(exp.layout, 8)
     params = {"experiment": "exp3", "latent_dim": 8}
-    prior = fit_latent_prior(encoder, mev, mobj, "auto", 1, 0, params)
+    prior = fit_latent_prior(encoder, decoder, mev, mobj, "auto", 1, 0, params)
     _, _, tables, stats = generate_events(encoder, decoder, prior, scaler.to_dict(), 1200, 1.5, 7, "ttbar", params)
     assert encoder.rows == [] and tables.n_events == 1200
     assert stats["from_noise"] and stats["start_point"] == START_POINTS["normal"]

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
-from lhc_vae.pipelines import benchmark, compare, mc, multi, preprocessing, report, vae
+from lhc_vae.models.experiments import DEFAULT_VALUES, get_experiment
+from lhc_vae.pipelines import benchmark, compare, learning_curve, mc, multi, preprocessing, report, vae
+from lhc_vae.pipelines.multi.nodes import VARIATOR
 from lhc_vae.tags import run_tag
-from lhc_vae.thesis import THESIS_TABLES
 
 #: Which pipeline factory builds each experiment.
 FACTORIES = {"baseline": vae, "exp3": vae, "exp1": multi, "exp2": multi}
+#: The generator beyond the thesis (issue #12 item 5): experiment III's models with a BGMM latent prior.
+BEYOND_THESIS = "exp3"
+
+
+def _variator(experiment: str) -> str:
+    return VARIATOR[experiment] if experiment in VARIATOR else get_experiment(experiment).variator
 
 
 def default_runs() -> tuple[str, ...]:
-    """Namespaces of the default run of each experiment: its Table 8.1 alpha or beta."""
-    return tuple(
-        f"{experiment}_sweep.{run_tag('alpha' if alpha is not None else 'beta', alpha if alpha is not None else beta)}"
-        for experiment, alpha, beta, *_ in THESIS_TABLES["ttbar"]
-    )
+    """Namespaces of the default run of each experiment (:data:`DEFAULT_VALUES`), then the BGMM run."""
+    runs = [f"{e}_sweep.{run_tag(_variator(e), v)}" for e, v in DEFAULT_VALUES.items()]
+    tag = run_tag(_variator(BEYOND_THESIS), DEFAULT_VALUES[BEYOND_THESIS])
+    return (*runs, f"{BEYOND_THESIS}_bgmm.{tag}")
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -30,14 +36,12 @@ def register_pipelines() -> dict[str, Pipeline]:
         single = next(iter({n.namespace for n in pipelines[experiment].nodes}))
         # the report of one run at the global alpha/beta, beside the run: kedro run --pipeline=exp3_report
         pipelines[f"{experiment}_report"] = report.create_pipeline((single,), prefix=f"{single}.")
-    runs = default_runs()
-    pipelines["report"] = report.create_pipeline(runs)
+    pipelines["report"] = report.create_pipeline(default_runs())
     pipelines["benchmark"] = benchmark.create_pipeline()
     pipelines["compare"] = compare.create_pipeline()
-    # kedro run: preprocessing -> each experiment at the thesis's best alpha/beta (Table 8.1) -> report
-    best = [
-        FACTORIES[experiment].fixed_value_run(experiment, alpha if alpha is not None else beta)
-        for experiment, alpha, beta, *_ in THESIS_TABLES["ttbar"]
-    ]
-    pipelines["__default__"] = pipelines["preprocessing"] + sum(best, Pipeline([])) + pipelines["report"]
+    pipelines["learning_curve"] = learning_curve.create_pipeline()
+    # kedro run: preprocessing -> each experiment at its default alpha/beta -> the BGMM run -> report
+    best = [FACTORIES[e].fixed_value_run(e, v) for e, v in DEFAULT_VALUES.items()]
+    beyond = vae.bgmm_run(BEYOND_THESIS, DEFAULT_VALUES[BEYOND_THESIS])
+    pipelines["__default__"] = pipelines["preprocessing"] + sum(best, Pipeline([])) + beyond + pipelines["report"]
     return pipelines

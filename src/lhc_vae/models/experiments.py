@@ -52,3 +52,13 @@ def get_experiment(name: str) -> Experiment:
         return EXPERIMENTS[name]
     except KeyError:
         raise KeyError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}") from None
+
+
+#: The alpha or beta of each experiment's default run: ``kedro run``, the report's rows and the
+#: learning curve. The alpha-VAEs at Table 8.1's alpha; see the comment of each beta (issue #12).
+DEFAULT_VALUES: dict[str, float] = {
+    "baseline": 0.2,  # Table 8.1
+    "exp1": 0.3,  # Table 8.1
+    "exp2": 1.5,  # Table 8.1
+    "exp3": 1.5,  # Table 8.1
+}

@@ -26,7 +26,7 @@ from lhc_vae.events.schema import EventTables, primary_tables, wrap_phi
 from lhc_vae.events.selection import evaluate_selection
 from lhc_vae.models import multi, priors
 from lhc_vae.models.mask_generator import TwoLevelMaskGenerator
-from lhc_vae.models.vae import decode, encode
+from lhc_vae.models.vae import add_likelihood_noise, decode, encode
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +82,20 @@ def standardised_to_physical(
 
 
 def generate(
-    decoder: keras.Model, z: np.ndarray, layout: Any, scaler: FeatureScaler, process_id: str, seed: int, batch_size: int = 65536
+    decoder: keras.Model,
+    z: np.ndarray,
+    layout: Any,
+    scaler: FeatureScaler,
+    process_id: str,
+    seed: int,
+    batch_size: int = 65536,
+    sigma: dict[str, list[float]] | None = None,
 ) -> tuple[EventTables, dict[str, int]]:
-    """Decode latent points ``z`` in large batches and return physical events (``seed``: the
-    events' azimuthal turn in the MET frame)."""
-    return to_physical(decode(decoder, z, batch_size), layout, scaler, process_id, seed)
+    """Decode latent points ``z`` in large batches and return physical events. ``sigma``: sample
+    the Gaussian decoder around its means (:func:`lhc_vae.models.vae.add_likelihood_noise`);
+    ``seed`` draws that noise and the events' azimuthal turn in the MET frame."""
+    outputs = add_likelihood_noise(decode(decoder, z, batch_size), sigma, np.random.default_rng([int(seed), 0x11]))
+    return to_physical(outputs, layout, scaler, process_id, seed)
 
 
 def generated_tables(tables: EventTables) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
@@ -159,13 +168,14 @@ def single_model_run(
     batch_size: int = 65536,
 ) -> Run:
     """``run(count, seed)`` of a single-model experiment (baseline, exp III): its start point
-    (:data:`START_POINTS` of the prior kind) -> decoder -> GeV tables and correction counts."""
+    (:data:`START_POINTS` of the prior kind) -> decoder (sampled around its means with the
+    prior's ``likelihood_sigma``, when it has one) -> GeV tables and correction counts."""
     if prior["kind"] == "truth" and (encoder is None or "inputs" not in prior):
         raise ValueError("the truth prior starts from truth events: pass the encoder and the prior's model-input arrays")
 
     def run(count: int, seed: int) -> tuple[EventTables, dict[str, int]]:
         z = _latent_start(prior, count, alpha, seed, encoder, batch_size)
-        return generate(decoder, z, layout, scaler, process, seed, batch_size)
+        return generate(decoder, z, layout, scaler, process, seed, batch_size, prior.get("likelihood_sigma"))
 
     return run
 
@@ -181,15 +191,27 @@ def multi_model_run(
     threshold: float = 0.1,
     mask_generator: dict[str, Any] | None = None,
     latent_dim: int | None = None,
+    sigma: dict[str, dict[str, list[float]]] | None = None,
 ) -> Run:
     """``run(count, seed)`` of experiment I (``truth``: validation (events, objects) in model-input
-    form, encoded inside the run) or II (``mask_generator`` and the MET model's ``latent_dim``)."""
+    form, encoded inside the run) or II (``mask_generator`` and the MET model's ``latent_dim``).
+    ``sigma`` (per component, per continuous output): every decoder call samples the Gaussian
+    decoder around its means (:func:`lhc_vae.models.vae.add_likelihood_noise`)."""
+    by_decoder = {id(models[name]["decoder"]): s for name, s in (sigma or {}).items() if name in models}
+
+    def sampling_decode(seed: int) -> Callable:
+        rng = np.random.default_rng([int(seed), 0x11])
+
+        def decode_and_sample(decoder: keras.Model, z: np.ndarray, batch_size: int = 65536) -> dict[str, np.ndarray]:
+            return add_likelihood_noise(decode(decoder, z, batch_size), by_decoder.get(id(decoder)), rng)
+
+        return decode_and_sample
     if experiment == "exp1":
         if truth is None:
             raise ValueError("exp1 starts from truth events: pass the validation tables")
 
         def run(count: int, seed: int) -> tuple[EventTables, dict[str, int]]:
-            ev, obj, _ = multi.generate_exp1(models, *truth, count, float(alpha), float(threshold), seed, encode, decode)
+            ev, obj, _ = multi.generate_exp1(models, *truth, count, float(alpha), float(threshold), seed, encode, sampling_decode(seed))
             return standardised_to_physical(ev, obj, scaler, process, seed)
 
         return run
@@ -199,7 +221,7 @@ def multi_model_run(
         masks = TwoLevelMaskGenerator.from_dict(mask_generator)
 
         def run(count: int, seed: int) -> tuple[EventTables, dict[str, int]]:
-            ev, obj = multi.generate_exp2(models, masks.sample(count, seed), int(latent_dim), seed, decode)
+            ev, obj = multi.generate_exp2(models, masks.sample(count, seed), int(latent_dim), seed, sampling_decode(seed))
             return standardised_to_physical(ev, obj, scaler, process, seed)
 
         return run

@@ -108,3 +108,9 @@ def loss_record(variator: str, beta: float | None) -> dict[str, Any]:
     else:
         record.update(beta=None, effective_beta=None, kl_loss=None)
     return record
+
+
+def continuous_outputs(losses: dict[str, Any]) -> list[str]:
+    """The decoder outputs with a squared-error loss: the Gaussian part of the likelihood, which
+    generation may sample (:func:`lhc_vae.models.vae.add_likelihood_noise`)."""
+    return [name for name, loss in losses.items() if reconstruction_loss(loss) is summed_mse]

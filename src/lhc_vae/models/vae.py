@@ -181,6 +181,36 @@ def encode(encoder: keras.Model, arrays: dict[str, np.ndarray], batch_size: int 
     return {k: np.asarray(v) for k, v in out.items()}
 
 
+def likelihood_sigma(
+    encoder: keras.Model, decoder: keras.Model, arrays: dict[str, np.ndarray], outputs: list[str], batch_size: int = 65536
+) -> dict[str, list[float]]:
+    """Per continuous decoder output and feature, the RMS of ``decoder(encoder(x).z_mean) - x``
+    over held-out ``arrays``, counting only entries of present objects (an absent slot is all
+    zeros): the maximum-likelihood sigma of the Gaussian decoder p(x | z) = N(mu(z), sigma^2) that
+    the MSE term of eq. 4.2 stands for (thesis §4.2)."""
+    inputs = {name: arrays[name] for name in encoder.input}
+    out = decode(decoder, encode(encoder, inputs, batch_size)["z_mean"], batch_size)
+    sigma = {}
+    for name in outputs:
+        x = np.asarray(arrays[name], dtype=np.float64)
+        present = np.any(x != 0.0, axis=-1)
+        residual = (np.asarray(out[name], dtype=np.float64) - x)[present]
+        sigma[name] = np.sqrt(np.mean(residual**2, axis=0)).tolist() if len(residual) else [0.0] * x.shape[-1]
+    return sigma
+
+
+def add_likelihood_noise(outputs: dict[str, np.ndarray], sigma: dict[str, list[float]] | None, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Sample the Gaussian decoder: x = mu(z) + sigma * eps for every output in ``sigma``
+    (:func:`likelihood_sigma`); the decoder's means alone are narrower than the data (issue #12)."""
+    if not sigma:
+        return outputs
+    out = dict(outputs)
+    for name, s in sigma.items():
+        mu = out[name]
+        out[name] = (mu + np.asarray(s, dtype=np.float32) * rng.standard_normal(mu.shape).astype(np.float32)).astype(mu.dtype)
+    return out
+
+
 def recalibrate_batch_norm(model: keras.Model, arrays: dict[str, np.ndarray], batch_size: int = 65536) -> int:
     """Set every BatchNormalization layer's moving mean and variance to the exact statistics of
     its inputs over ``arrays`` (the training data), layer by layer in inference mode; returns the

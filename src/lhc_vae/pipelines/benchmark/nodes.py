@@ -183,9 +183,10 @@ def _model_run(
     if (directory / "decoder.keras").is_file() and experiment in EXPERIMENTS:
         exp = EXPERIMENTS[experiment]
         decoder = KerasModelDataset(str(directory / "decoder.keras")).load()
-        encoder = KerasModelDataset(str(directory / "encoder.keras")).load() if exp.variator == "alpha" else None
-        settings = {"experiment": experiment, "latent_dim": int(decoder.input.shape[-1])}
-        prior = fit_latent_prior(encoder, model_events, model_objects, "auto", 1, 0, settings)
+        encoder = KerasModelDataset(str(directory / "encoder.keras")).load()
+        # the generation chain of the nodes, with the decoder's Gaussian noise (issue #12)
+        settings = {"experiment": experiment, "latent_dim": int(decoder.input.shape[-1]), "likelihood_noise": True}
+        prior = fit_latent_prior(encoder, decoder, model_events, model_objects, "auto", 1, 0, settings)
         run = single_model_run(exp.layout, decoder, prior, scaler, process, alpha, encoder)
         flops = dense_flops(decoder) + (dense_flops(encoder) if prior["kind"] == "truth" else 0.0)
         return run, START_POINTS[prior["kind"]], lambda _objects_per_event: flops

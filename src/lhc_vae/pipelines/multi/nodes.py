@@ -18,10 +18,10 @@ from lhc_vae.events.schema import COUNT_COLUMNS, SYMBOLS, EventTables  # noqa: E
 from lhc_vae.events.split import split_tables  # noqa: E402
 from lhc_vae.models import multi  # noqa: E402
 from lhc_vae.models.generation import START_POINTS, multi_model_run, run_generation  # noqa: E402
-from lhc_vae.models.losses import loss_record  # noqa: E402
+from lhc_vae.models.losses import continuous_outputs, loss_record  # noqa: E402
 from lhc_vae.models.mask_generator import TwoLevelMaskGenerator  # noqa: E402
 from lhc_vae.models.priors import TRUTH_PERTURBATION_NOTE  # noqa: E402
-from lhc_vae.models.vae import fit_vae  # noqa: E402
+from lhc_vae.models.vae import fit_vae, likelihood_sigma  # noqa: E402
 from lhc_vae.tags import resolve_prior, run_tag  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -119,6 +119,20 @@ def fit_mask_generator(model_events: pd.DataFrame, params: dict[str, Any]) -> di
     return {"symbols": list(SYMBOLS), **generator.to_dict()}
 
 
+def _likelihood_sigmas(
+    experiment: str, models: dict[str, dict[str, Any]], validation: tuple[pd.DataFrame, pd.DataFrame], latent_dim: int
+) -> dict[str, dict[str, list[float]]]:
+    """Each component's Gaussian-decoder sigma per continuous output, on its validation arrays."""
+    sigmas = {}
+    for comp in multi.components(experiment, latent_dim):
+        arrays = multi.component_arrays(experiment, comp, *validation)
+        if len(next(iter(arrays.values()))) and comp.name in models:
+            m = models[comp.name]
+            sigmas[comp.name] = likelihood_sigma(m["encoder"], m["decoder"], arrays, continuous_outputs(comp.losses))
+    log.info("%s: decoder sigma per component (validation) %s", experiment, sigmas)
+    return sigmas
+
+
 def generate_events(
     model_events: pd.DataFrame,
     model_objects: pd.DataFrame,
@@ -146,11 +160,14 @@ def generate_events(
     models = {t["training"]["component"]: t for t in trained}
     n = int(n_generate)
     fs = FeatureScaler.from_dict(scaler)
+    validation = split_tables(model_events, model_objects, "validation")
+    sigma = _likelihood_sigmas(experiment, models, validation, int(params["latent_dim"])) if params.get("likelihood_noise") else None
     if experiment == "exp1":
-        truth = split_tables(model_events, model_objects, "validation")
-        run = multi_model_run(experiment, models, fs, process, truth=truth, alpha=float(alpha), threshold=float(params["mask_threshold"]))
+        run = multi_model_run(
+            experiment, models, fs, process, truth=validation, alpha=float(alpha), threshold=float(params["mask_threshold"]), sigma=sigma
+        )
     else:
-        run = multi_model_run(experiment, models, fs, process, mask_generator=mask_generator, latent_dim=int(params["latent_dim"]))
+        run = multi_model_run(experiment, models, fs, process, mask_generator=mask_generator, latent_dim=int(params["latent_dim"]), sigma=sigma)
     return run_generation(
         run,
         n,

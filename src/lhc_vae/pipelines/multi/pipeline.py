@@ -27,13 +27,14 @@ from lhc_vae.tags import run_tag
 SWEEPS: dict[str, tuple[float, ...]] = {"exp1": (0.1, 0.2, 0.3, 0.4), "exp2": (0.5, 0.7, 1.0, 1.2, 1.5)}
 
 
-def _component_names(experiment: str) -> list[str]:
+def component_names(experiment: str) -> list[str]:
+    """The event (exp I) or MET (exp II) model, then one model per object type."""
     return ["event" if experiment == "exp1" else "met", *(SYMBOL_SLUG[s] for s in SYMBOLS)]
 
 
 def _train(experiment: str, alpha_input: str, beta_input: str) -> Pipeline:
     nodes = []
-    for name in _component_names(experiment):
+    for name in component_names(experiment):
         func = update_wrapper(partial(train_component, component=name), train_component)
         nodes.append(
             Node(
@@ -44,7 +45,7 @@ def _train(experiment: str, alpha_input: str, beta_input: str) -> Pipeline:
             )
         )
     nodes.append(
-        Node(summarise_training, inputs=[f"component_{n}" for n in _component_names(experiment)], outputs=["training", "loss_plot"], name="summarise_training")
+        Node(summarise_training, inputs=[f"component_{n}" for n in component_names(experiment)], outputs=["training", "loss_plot"], name="summarise_training")
     )
     if experiment == "exp2":
         nodes.append(Node(fit_mask_generator, inputs=["model_input_events", "params:vae"], outputs="mask_generator", name="fit_mask_generator"))
@@ -60,7 +61,7 @@ def _generate(experiment: str, alpha_input: str) -> Pipeline:
                 inputs=[
                     "model_input_events", "model_input_objects", "feature_scaler", mask_input, "params:n_generate", alpha_input,
                     "params:seed", "params:process", "params:latent_prior", "params:vae",
-                    *(f"component_{n}" for n in _component_names(experiment)),
+                    *(f"component_{n}" for n in component_names(experiment)),
                 ],
                 outputs=["generated_events", "generated_objects", "generated_dm", "generation_stats"],
                 name="generate_events",

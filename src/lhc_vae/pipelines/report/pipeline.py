@@ -29,16 +29,25 @@ from lhc_vae.pipelines.report.nodes import (
 RUN_INPUTS = ("generated_events", "generated_objects", "generation_stats", "training")
 
 
+def experiment_of(namespace: str) -> str:
+    """``exp3_sweep.beta_1p5`` or ``exp3_bgmm.beta_1p5`` -> ``exp3`` (experiment names have no underscore)."""
+    return namespace.split(".")[0].split("_")[0]
+
+
 def _run_sample(namespace: str) -> Pipeline:
     node = Node(run_sample, inputs=[*RUN_INPUTS, "params:report"], outputs="report_sample", name="report_sample")
-    return pipeline(Pipeline([node]), namespace=namespace, parameters={"params:report": "params:report"})
+    # a BGMM run generates with the models (and training record) of its sweep run
+    trained = namespace.replace("_bgmm.", "_sweep.", 1)
+    inputs = {f"{namespace}.training": f"{trained}.training"} if trained != namespace else {}
+    p = pipeline(Pipeline([node]), namespace=namespace, parameters={"params:report": "params:report"})
+    return pipeline(p, inputs=inputs) if inputs else p
 
 
 def create_pipeline(runs: tuple[str, ...], prefix: str = "", **kwargs) -> Pipeline:
     """Report of the generation runs in the namespaces ``runs`` (e.g. ``exp3_sweep.beta_1p5``);
     the report's own datasets are named ``<prefix>report_*``."""
     samples = [f"{ns}.report_sample" for ns in runs]
-    subsets = tuple(dict.fromkeys([ALL, *(subset_of(ns.split(".")[0].removesuffix("_sweep")) for ns in runs)]))
+    subsets = tuple(dict.fromkeys([ALL, *(subset_of(experiment_of(ns)) for ns in runs)]))
     truth = update_wrapper(partial(truth_samples, subsets=subsets), truth_samples)
     p = prefix
     nodes = [

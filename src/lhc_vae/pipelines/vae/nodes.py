@@ -24,8 +24,8 @@ from lhc_vae.events.split import split_tables  # noqa: E402
 from lhc_vae.models import priors  # noqa: E402
 from lhc_vae.models.experiments import Experiment, get_experiment  # noqa: E402
 from lhc_vae.models.generation import START_POINTS, run_generation, single_model_run  # noqa: E402
-from lhc_vae.models.losses import loss_record  # noqa: E402
-from lhc_vae.models.vae import encode, fit_vae  # noqa: E402
+from lhc_vae.models.losses import continuous_outputs, loss_record  # noqa: E402
+from lhc_vae.models.vae import encode, fit_vae, likelihood_sigma  # noqa: E402
 from lhc_vae.tags import run_tag  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,7 @@ def plot_history(info: dict[str, Any]) -> plt.Figure:
 
 def fit_latent_prior(
     encoder: keras.Model,
+    decoder: keras.Model,
     model_events: pd.DataFrame,
     model_objects: pd.DataFrame,
     latent_prior: str,
@@ -110,7 +111,10 @@ def fit_latent_prior(
     seed: int,
     params: dict[str, Any],
 ) -> dict[str, Any]:
-    """The generation prior: N(0,1), a BGMM on training encodings, or validation truth events (alpha).
+    """The generative model around the trained decoder: the latent prior (N(0,1), a BGMM on
+    training encodings, or validation truth events for alpha-VAEs) and, with
+    ``params["likelihood_noise"]``, the decoder's Gaussian sigma per continuous output, measured
+    on the validation split (:func:`lhc_vae.models.vae.likelihood_sigma`).
 
     Truth-perturbation uses the *validation* split so the test split stays untouched for evaluation.
     The ``truth`` prior keeps the events' model-input arrays, not their encodings: generation
@@ -119,6 +123,10 @@ def fit_latent_prior(
     exp = get_experiment(params["experiment"])
     kind = priors.resolve_prior(latent_prior, exp.variator)
     prior: dict[str, Any] = {"kind": kind, "latent_dim": int(params["latent_dim"])}
+    if params.get("likelihood_noise"):
+        validation = _split_arrays(exp, model_events, model_objects, "validation")
+        prior["likelihood_sigma"] = likelihood_sigma(encoder, decoder, validation, continuous_outputs(exp.losses))
+        log.info("%s: decoder sigma per feature (validation) %s", exp.name, prior["likelihood_sigma"])
     if kind == "bgmm":
         z = encode(encoder, _split_arrays(exp, model_events, model_objects, "train"))["z_mean"]
         prior["model"] = priors.fit_bgmm(z, int(bgmm_components), int(seed))

@@ -14,7 +14,8 @@ stay global parameters, so ``--params beta=1.5`` reaches them; the experiment's 
 
 from __future__ import annotations
 
-from functools import partial
+from functools import partial, update_wrapper
+from typing import Any
 
 from kedro.pipeline import Node, Pipeline, pipeline
 
@@ -32,9 +33,14 @@ SWEEPS: dict[str, tuple[float, ...]] = {
 }
 
 
-def constant(value: float) -> float:
-    """A sweep's fixed alpha or beta, as a node output."""
+def constant(value: Any) -> Any:
+    """A run's fixed alpha, beta or latent prior, as a node output."""
     return value
+
+
+def constant_node(value: Any, output: str) -> Node:
+    """A node with no inputs whose output is ``value`` (shown in kedro-viz under ``output``)."""
+    return Node(update_wrapper(partial(constant, value), constant), inputs=None, outputs=output, name=output)
 
 
 def _train(alpha_input: str, beta_input: str) -> Pipeline:
@@ -51,12 +57,12 @@ def _train(alpha_input: str, beta_input: str) -> Pipeline:
     )
 
 
-def _generate(alpha_input: str) -> Pipeline:
+def _generate(alpha_input: str, prior_input: str = "params:latent_prior") -> Pipeline:
     return Pipeline(
         [
             Node(
                 fit_latent_prior,
-                inputs=["encoder", "model_input_events", "model_input_objects", "params:latent_prior", "params:bgmm_components", "params:seed", "params:vae"],
+                inputs=["encoder", "decoder", "model_input_events", "model_input_objects", prior_input, "params:bgmm_components", "params:seed", "params:vae"],
                 outputs="prior",
                 name="fit_latent_prior",
             ),
@@ -104,7 +110,20 @@ def fixed_value_run(experiment: str, value: float) -> Pipeline:
 
 def fixed_value_inputs(variator: str, value: float) -> tuple[Pipeline, str, str]:
     """The node that holds a fixed alpha or beta, and the (alpha, beta) inputs a run then takes."""
-    const = Pipeline([Node(partial(constant, value), inputs=None, outputs="sweep_value", name="sweep_value")])
+    const = Pipeline([constant_node(value, "sweep_value")])
     alpha_input = "sweep_value" if variator == "alpha" else "params:alpha"
     beta_input = "sweep_value" if variator == "beta" else "params:beta"
     return const, alpha_input, beta_input
+
+
+def bgmm_run(experiment: str, value: float) -> Pipeline:
+    """Generation from a Bayesian Gaussian mixture fitted on the training encodings (the defence
+    slides' prior; issue #12 item 5) with the models of ``E_sweep.<tag>``, without retraining:
+    namespace ``E_bgmm.<tag>``, its outputs beside the sweep run's in ``<tag>/prior_bgmm<N>/``."""
+    variator = get_experiment(experiment).variator
+    tag = run_tag(variator, value)
+    const, alpha_input, _ = fixed_value_inputs(variator, value)
+    kind = Pipeline([constant_node("bgmm", "latent_prior")])
+    p = namespaced(const + kind + _generate(alpha_input, prior_input="latent_prior"), f"{experiment}_bgmm.{tag}", experiment)
+    trained = f"{experiment}_sweep.{tag}"
+    return pipeline(p, inputs={f"{experiment}_bgmm.{tag}.{name}": f"{trained}.{name}" for name in ("encoder", "decoder")})

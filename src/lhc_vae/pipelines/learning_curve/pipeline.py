@@ -1,0 +1,46 @@
+"""The ``learning_curve`` pipeline: every experiment at its default alpha or beta, trained on
+nested subsets of the training split (issue #12 item 4).
+
+One node per experiment (namespace ``learning_curve.<experiment>``, its table saved on its own),
+then one table and one figure of all of them. One experiment alone:
+``kedro run --pipeline=learning_curve --namespaces=learning_curve.exp3``.
+"""
+
+from __future__ import annotations
+
+from kedro.pipeline import Node, Pipeline, pipeline
+
+from lhc_vae.models.experiments import DEFAULT_VALUES
+from lhc_vae.pipelines.learning_curve.nodes import learning_curve, plot_learning_curves
+from lhc_vae.pipelines.vae.pipeline import constant_node
+
+INPUTS = ["model_input_events", "model_input_objects", "feature_scaler", "primary_events", "primary_objects"]
+
+
+def _experiment_curve(experiment: str, value: float) -> Pipeline:
+    nodes = [
+        constant_node(value, "value"),
+        Node(
+            learning_curve,
+            inputs=[*INPUTS, "value", "params:seed", "params:process", "params:learning_curve", "params:report", f"params:{experiment}"],
+            outputs="curve",
+            name="learning_curve",
+        ),
+    ]
+    return pipeline(
+        Pipeline(nodes),
+        namespace=f"learning_curve.{experiment}",
+        inputs=set(INPUTS),
+        parameters={p: p for p in ("params:seed", "params:process", "params:learning_curve", "params:report", f"params:{experiment}")},
+    )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    curves = [_experiment_curve(e, v) for e, v in DEFAULT_VALUES.items()]
+    plot = Node(
+        plot_learning_curves,
+        inputs=[f"learning_curve.{e}.curve" for e in DEFAULT_VALUES],
+        outputs=["learning_curve_table", "learning_curve_plot"],
+        name="plot_learning_curves",
+    )
+    return sum(curves, Pipeline([])) + Pipeline([plot])
