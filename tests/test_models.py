@@ -173,8 +173,9 @@ def test_wild_decoder_outputs_are_clipped_and_counted():
 
 
 def test_ier_before_corrections_counts_every_event_with_a_corrected_value():
-    """Four events: a clean one, one with a clipped energy, one with MET phi out of range and one
-    whose jet fails the pT cut: IER 25 % after corrections, 75 % before (thesis eq. 6.6)."""
+    """Four events: a clean one, one with a clipped energy, one with MET phi out of range (wrapped:
+    the same direction, so not a defect) and one whose jet fails the pT cut: IER 25 % after
+    corrections, 50 % before (thesis eq. 6.6)."""
     from lhc_vae.models.generation import generated_tables, standardised_to_physical
 
     _, _, scaler, _, _ = _model_tables(200, seed=6)
@@ -200,9 +201,9 @@ def test_ier_before_corrections_counts_every_event_with_a_corrected_value():
     met_phi[2] = scaler.events["met_phi"].forward(np.array([4.0]))[0]  # beyond pi: wrapped
     events = pd.DataFrame({"met": met["met"].to_numpy(), "met_phi": met_phi})
     tables, counts = standardised_to_physical(events, objects, scaler, "ttbar", 0)
-    assert list(tables.events["n_corrected"]) == [0, 1, 1, 0] and counts["met_phi_wrapped"] == 1
+    assert list(tables.events["n_corrected"]) == [0, 1, 0, 0] and counts["met_phi_wrapped"] == 1
     _, _, quality = generated_tables(tables)
-    assert quality["invalid_event_rate_percent"] == 25.0 and quality["invalid_event_rate_raw_percent"] == 75.0
+    assert quality["invalid_event_rate_percent"] == 25.0 and quality["invalid_event_rate_raw_percent"] == 50.0
 
 
 def test_batch_norm_statistics_are_recalibrated_to_the_training_data():

@@ -156,8 +156,8 @@ Dark Machines challenge sample; its exp III row on exp III's subset). It cannot 
 mirrored distribution scores like the truth itself. It is shown beside the thesis rows and never ranks.
 The β in the loss is the weight of the KL term against a reconstruction term summed over features (thesis eq. 4.2).
 IER (eq. 6.6) is measured after the corrections (φ wrapped, E raised to pT, values clipped at 10σ), whose rates are
-shown per generated object (clipping: values per object); "before corrections" counts an event with any corrected
-value as invalid too. Runs marked "from noise: no" start every event from a real validation event (α-VAE truth
+shown per generated object (clipping: values per object); "before corrections" counts an event with a clipped value
+or E raised to pT as invalid too (a wrapped φ is the same direction and is not a defect). Runs marked "from noise: no" start every event from a real validation event (α-VAE truth
 perturbation): the floor's second sample is that same validation split, so a perfect autoencoder scores the floor.</p>"""
 
 

@@ -65,10 +65,10 @@ def standardised_to_physical(
         "e_raised_to_pt": int((objects["e"] < objects["pt"]).sum()),
     }
     n = len(events)
-    corrected_object = (
-        ~(np.abs(z_obj) <= Z_CLIP).all(axis=1) | (np.abs(objects["phi"].to_numpy()) > np.pi) | (objects["e"].to_numpy() < objects["pt"].to_numpy())
-    )
-    corrected_event = ~(np.abs(z_ev) <= Z_CLIP).all(axis=1) | (np.abs(events["met_phi"].to_numpy()) > np.pi)
+    # A wrapped angle is the same direction (phi is periodic), so it is counted above but does not
+    # make an event invalid before corrections; clipped values and E < pT do.
+    corrected_object = ~(np.abs(z_obj) <= Z_CLIP).all(axis=1) | (objects["e"].to_numpy() < objects["pt"].to_numpy())
+    corrected_event = ~(np.abs(z_ev) <= Z_CLIP).all(axis=1)
     objects["phi"] = wrap_phi(objects["phi"].to_numpy()).astype(np.float32)
     events["met_phi"] = wrap_phi(events["met_phi"].to_numpy())
     events, objects = scaler.from_frame(events, objects, seed)
