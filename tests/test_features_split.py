@@ -75,10 +75,10 @@ def test_detector_representation_round_trip_and_known_values():
     obj = _passing_objects(t)
     scaler = FeatureScaler.fit(t.events, obj, "detector")
     jets = obj[obj["type"] == "j"]
-    # pT -> ln(pT - 20), eta -> atanh(eta / 2.8), E -> ln(E - pT) for jets (§3.1 cuts)
+    # pT -> ln(pT - 20), eta -> atanh(eta / 2.8), E -> ln(E - pT cosh eta) for jets (§3.1 cuts)
     assert scaler.objects["j"]["pt"].mean == pytest.approx(np.log(jets["pt"] - 20.0).mean(), rel=1e-9)
     assert scaler.objects["j"]["eta"].mean == pytest.approx(np.arctanh(jets["eta"] / 2.8).mean(), abs=1e-9)
-    assert scaler.objects["j"]["e"].std == pytest.approx(np.log(jets["e"].to_numpy(float) - jets["pt"].to_numpy(float)).std(), rel=1e-9)
+    assert scaler.objects["j"]["e"].std == pytest.approx(np.log(np.maximum(jets["e"].to_numpy(float) - jets["pt"].to_numpy(float) * np.cosh(jets["eta"].to_numpy(float)), 1e-3)).std(), rel=1e-9)
     muons = obj[obj["type"] == "m-"]
     assert scaler.objects["m-"]["pt"].mean == pytest.approx(np.log(muons["pt"] - 15.0).mean(), rel=1e-9)
     again = FeatureScaler.from_dict(json.loads(json.dumps(scaler.to_dict())))
@@ -103,6 +103,8 @@ def test_detector_representation_keeps_any_decoder_output_inside_the_cuts():
     det = FeatureScaler.fit(t.events, obj, "detector").inverse_objects(wild)
     assert object_passes_cuts(det).all()
     assert (det["e"] >= det["pt"]).all()
+    mass2 = det["e"].to_numpy(float) ** 2 - (det["pt"].to_numpy(float) * np.cosh(det["eta"].to_numpy(float))) ** 2
+    assert (mass2 >= -1e-3 * det["e"].to_numpy(float) ** 2).all()  # E >= |p| up to float32 rounding
     thesis = FeatureScaler.fit(t.events, obj, "thesis").inverse_objects(wild)
     assert (~object_passes_cuts(thesis)).mean() > 0.1
     assert (thesis["e"] < thesis["pt"]).mean() > 0.1

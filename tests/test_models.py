@@ -282,3 +282,18 @@ def test_likelihood_sigma_is_the_residual_rms_of_present_objects_and_is_sampled(
     np.testing.assert_allclose(sampled.std(axis=0), [0.5, 2.0], rtol=0.02)
     np.testing.assert_allclose(sampled.mean(axis=0), [1.0, -2.0], atol=0.03)
     assert add_likelihood_noise(means, None, np.random.default_rng(1)) is means
+
+
+def test_active_dimensions_are_those_with_kl_to_the_prior():
+    """Dimensions whose posteriors equal N(0, 1) (mu 0, log-variance 0: KL exactly 0) are inactive;
+    mu ~ N(0, 2^2) with sigma^2 = e^-4 has mean KL 0.5 (4 + e^-4 - 1 + 4) = 3.51 nats."""
+    rng = np.random.default_rng(0)
+    mu = np.zeros((5000, 4))
+    mu[:, 1] = 2.0 * rng.standard_normal(5000)
+    mu[:, 3] = 2.0 * rng.standard_normal(5000)
+    log_var = np.zeros((5000, 4))
+    log_var[:, [1, 3]] = -4.0
+    assert priors.active_dimensions(mu, log_var).tolist() == [1, 3]
+    assert priors.active_dimensions(mu, None).tolist() == [0, 1, 2, 3]
+    kl = 0.5 * np.mean(mu[:, 1] ** 2 + np.exp(-4.0) - 1.0 + 4.0)
+    assert kl == pytest.approx(3.51, abs=0.1)

@@ -7,8 +7,8 @@ Two representations, chosen by ``preprocessing.representation`` (issue #12 item 
   invalid (eq. 6.6), and E < pT has to be corrected.
 * ``detector``: the §3.1 object cuts hold by construction. pT -> ln(pT - pT_min), eta ->
   atanh(eta / eta_max) with the cuts of the object's type (:data:`lhc_vae.events.selection.OBJECT_CUTS`),
-  E -> ln(E - pT); the inverses pT_min + e^y, eta_max tanh(y) and pT + e^y land inside the cuts
-  and give E > pT for any decoder output. MET stays log10. The detector is symmetric in phi, so
+  E -> ln(E - |p|) with |p| = pT cosh(eta); the inverses pT_min + e^y, eta_max tanh(y) and
+  |p| + e^y land inside the cuts and give E >= |p| (a real mass, m^2 >= 0) for any decoder output. MET stays log10. The detector is symmetric in phi, so
   angles are measured in the *MET frame*: every object's phi from the direction opposite to the
   MET (phi' = phi - phi_MET - pi, wrapped); the MET's own phi is 0 there. Generation turns each
   event by a uniform random angle (:meth:`FeatureScaler.from_frame`), so every phi distribution
@@ -39,7 +39,7 @@ ATANH_EDGE = 1e-6
 #: Features that are angles and are wrapped after the inverse transform.
 ANGLES = frozenset({"phi", "met_phi"})
 #: The transforms a representation may give a feature.
-TRANSFORMS = ("linear", "log10", "log_above_cut", "atanh_cut", "log_e_minus_pt")
+TRANSFORMS = ("linear", "log10", "log_above_cut", "atanh_cut", "log_e_minus_p")
 #: Azimuthal frames: ``detector`` (phi as measured) or ``met`` (phi from the direction opposite to the MET).
 FRAMES = ("detector", "met")
 #: The representations of the thesis (§7.2, §7.3.1) and of issue #12 (the §3.1 cuts by construction,
@@ -50,7 +50,7 @@ REPRESENTATIONS: dict[str, dict[str, str]] = {
         "frame": "detector",
     },
     "detector": {
-        "e": "log_e_minus_pt", "pt": "log_above_cut", "eta": "atanh_cut", "phi": "linear",
+        "e": "log_e_minus_p", "pt": "log_above_cut", "eta": "atanh_cut", "phi": "linear",
         "met": "log10", "met_phi": "linear", "frame": "met",
     },
 }
@@ -69,8 +69,8 @@ def representation(name_or_mapping: str | dict[str, str]) -> dict[str, str]:
         raise ValueError(f"representation {mapping}: frame must be one of {FRAMES}")
     if missing or unknown:
         raise ValueError(f"representation {mapping}: missing features {sorted(missing)}, unknown transforms {sorted(unknown)} (known: {TRANSFORMS})")
-    if mapping["e"] == "log_e_minus_pt" and mapping["pt"] == "log_e_minus_pt":
-        raise ValueError("log_e_minus_pt applies to E only")
+    if "log_e_minus_p" in (mapping["pt"], mapping["eta"], mapping["phi"], mapping["met"], mapping["met_phi"]):
+        raise ValueError("log_e_minus_p applies to E only")
     return mapping
 
 
@@ -81,7 +81,7 @@ class Standardizer:
     * ``linear``: x; ``log10``: log10 x (floored at 1 MeV);
     * ``log_above_cut``: ln(x - lower), lower the type's pT cut (floored at 1 MeV above it);
     * ``atanh_cut``: atanh(x / bound), bound the type's |eta| cut;
-    * ``log_e_minus_pt``: ln(E - pT) (floored at 1 MeV), so E > pT after the inverse.
+    * ``log_e_minus_p``: ln(E - |p|) (floored at 1 MeV), |p| = pT cosh(eta), so E >= |p| after the inverse.
     """
 
     mean: float
@@ -94,8 +94,8 @@ class Standardizer:
         if self.transform not in TRANSFORMS:
             raise ValueError(f"unknown transform {self.transform!r} (known: {TRANSFORMS})")
 
-    def apply(self, x: np.ndarray, pt: np.ndarray | None = None) -> np.ndarray:
-        """f(x) before standardisation; ``pt`` (GeV) is needed by ``log_e_minus_pt``."""
+    def apply(self, x: np.ndarray, p: np.ndarray | None = None) -> np.ndarray:
+        """f(x) before standardisation; ``p`` (the momentum |p| in GeV) is needed by ``log_e_minus_p``."""
         x = np.asarray(x, dtype=np.float64)
         if self.transform == "log10":
             return np.log10(np.maximum(x, LOG_FLOOR_GEV))
@@ -103,15 +103,15 @@ class Standardizer:
             return np.log(np.maximum(x - self.lower, LOG_FLOOR_GEV))
         if self.transform == "atanh_cut":
             return np.arctanh(np.clip(x / self.bound, -1.0 + ATANH_EDGE, 1.0 - ATANH_EDGE))
-        if self.transform == "log_e_minus_pt":
-            return np.log(np.maximum(x - np.asarray(pt, dtype=np.float64), LOG_FLOOR_GEV))
+        if self.transform == "log_e_minus_p":
+            return np.log(np.maximum(x - np.asarray(p, dtype=np.float64), LOG_FLOOR_GEV))
         return x
 
-    def forward(self, x: np.ndarray, pt: np.ndarray | None = None) -> np.ndarray:
-        return (self.apply(x, pt) - self.mean) / self.std
+    def forward(self, x: np.ndarray, p: np.ndarray | None = None) -> np.ndarray:
+        return (self.apply(x, p) - self.mean) / self.std
 
-    def inverse(self, z: np.ndarray, pt: np.ndarray | None = None) -> np.ndarray:
-        """Standardised values -> physical ones; ``pt`` (GeV, already inverted) for ``log_e_minus_pt``."""
+    def inverse(self, z: np.ndarray, p: np.ndarray | None = None) -> np.ndarray:
+        """Standardised values -> physical ones; ``p`` (|p| in GeV, from the inverted pT and eta) for ``log_e_minus_p``."""
         y = np.asarray(z, dtype=np.float64) * self.std + self.mean
         if self.transform == "log10":
             return np.power(10.0, y)
@@ -120,14 +120,14 @@ class Standardizer:
             return self.lower + np.maximum(np.exp(y), LOG_FLOOR_GEV)
         if self.transform == "atanh_cut":
             return self.bound * np.clip(np.tanh(y), -1.0 + ATANH_EDGE, 1.0 - ATANH_EDGE)
-        if self.transform == "log_e_minus_pt":
-            return np.asarray(pt, dtype=np.float64) + np.maximum(np.exp(y), LOG_FLOOR_GEV)
+        if self.transform == "log_e_minus_p":
+            return np.asarray(p, dtype=np.float64) + np.maximum(np.exp(y), LOG_FLOOR_GEV)
         return y
 
     @classmethod
-    def fit(cls, x: np.ndarray, transform: str = "linear", lower: float = 0.0, bound: float = 1.0, pt: np.ndarray | None = None) -> Standardizer:
+    def fit(cls, x: np.ndarray, transform: str = "linear", lower: float = 0.0, bound: float = 1.0, p: np.ndarray | None = None) -> Standardizer:
         unfitted = cls(0.0, 1.0, transform, float(lower), float(bound))
-        y = unfitted.apply(x, pt)
+        y = unfitted.apply(x, p)
         if y.size == 0:
             return unfitted
         std = float(y.std())
@@ -139,6 +139,11 @@ class Standardizer:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Standardizer:
         return cls(float(d["mean"]), float(d["std"]), str(d["transform"]), float(d["lower"]), float(d["bound"]))
+
+
+def momentum(pt: np.ndarray, eta: np.ndarray) -> np.ndarray:
+    """|p| = pT cosh(eta), GeV."""
+    return np.asarray(pt, dtype=np.float64) * np.cosh(np.asarray(eta, dtype=np.float64))
 
 
 def _event_rows(events: pd.DataFrame, objects: pd.DataFrame) -> np.ndarray:
@@ -168,8 +173,8 @@ def from_met_frame(events: pd.DataFrame, objects: pd.DataFrame, azimuth: np.ndar
 
 def _object_standardizer(objects: pd.DataFrame, symbol: str, feature: str, transform: str) -> Standardizer:
     cut = OBJECT_CUTS[symbol]
-    pt = objects["pt"].to_numpy() if transform == "log_e_minus_pt" else None
-    return Standardizer.fit(objects[feature].to_numpy(), transform, lower=cut.pt_min, bound=cut.eta_max, pt=pt)
+    p = momentum(objects["pt"].to_numpy(), objects["eta"].to_numpy()) if transform == "log_e_minus_p" else None
+    return Standardizer.fit(objects[feature].to_numpy(), transform, lower=cut.pt_min, bound=cut.eta_max, p=p)
 
 
 @dataclass(frozen=True)
@@ -214,18 +219,19 @@ class FeatureScaler:
     def _map_objects(self, objects: pd.DataFrame, inverse: bool, wrap: bool = True) -> pd.DataFrame:
         out = objects.copy()
         codes = objects["type"].cat.codes.to_numpy()
-        pt_gev = None if inverse else objects["pt"].to_numpy(dtype=np.float64)
-        # pT first: the inverse of E (log_e_minus_pt) needs the physical pT
-        for feature in sorted(OBJECT_FEATURES, key=lambda f: f != "pt"):
+        physical = {} if inverse else {f: objects[f].to_numpy(dtype=np.float64) for f in ("pt", "eta")}
+        # E last: its inverse (log_e_minus_p) needs the physical pT and eta
+        for feature in sorted(OBJECT_FEATURES, key=lambda f: f == "e"):
             values = objects[feature].to_numpy(dtype=np.float64)
+            p = momentum(physical["pt"], physical["eta"]) if feature == "e" else None
             result = np.empty_like(values)
             for code, symbol in enumerate(SYMBOLS):
                 sel = codes == code
                 s = self.objects[symbol][feature]
-                pt = pt_gev[sel] if pt_gev is not None else None
-                result[sel] = s.inverse(values[sel], pt) if inverse else s.forward(values[sel], pt)
-            if inverse and feature == "pt":
-                pt_gev = result
+                ps = p[sel] if p is not None else None
+                result[sel] = s.inverse(values[sel], ps) if inverse else s.forward(values[sel], ps)
+            if inverse and feature in ("pt", "eta"):
+                physical[feature] = result
             out[feature] = (wrap_phi(result) if inverse and wrap and feature in ANGLES else result).astype(np.float32)
         return out
 

@@ -147,8 +147,10 @@ def _latent_start(
     :func:`lhc_vae.pipelines.vae.nodes.fit_latent_prior`); ``truth`` encodes its events here."""
     if prior["kind"] == "normal":
         return priors.sample_normal(n, prior["latent_dim"], seed)
-    if prior["kind"] == "bgmm":
-        return priors.sample_bgmm(prior["model"], n, seed)
+    if prior["kind"] == "bgmm":  # the BGMM in the dimensions in use, N(0, 1) in the others
+        z = priors.sample_normal(n, prior["latent_dim"], seed + 1)
+        z[:, prior["active_dims"]] = priors.sample_bgmm(prior["model"], n, seed)
+        return z
     if prior["kind"] == "truth":  # single_model_run checked the encoder and the arrays
         return truth_latent(encoder, prior["inputs"], n, float(alpha), seed, batch_size)
     raise ValueError(f"unknown latent prior {prior['kind']!r}")

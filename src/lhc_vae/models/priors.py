@@ -3,7 +3,8 @@
 * ``normal``: z ~ N(0, 1), the beta-VAE generation of thesis §7.5.3 / §7.6.2.
 * ``bgmm``: a Bayesian Gaussian Mixture (scikit-learn) fitted on the encodings of training
   events, with gamma components (defence slides, "Training the BGMM with encodings of the
-  already trained encoder").
+  already trained encoder"), in the latent dimensions the encoder uses
+  (:func:`active_dimensions`); the others keep N(0, 1).
 * ``truth``: encodings of held-out truth events plus N(0, alpha) noise: the alpha-VAE generation
   of thesis §7.3.2 and §7.4.2. This is **not** generation from noise: every generated event
   starts from a real one.
@@ -29,6 +30,21 @@ def fit_bgmm(encodings: np.ndarray, n_components: int, seed: int, max_samples: i
         n_components=n_components, covariance_type="full", max_iter=500, random_state=seed, reg_covar=1e-4
     )
     return model.fit(encodings)
+
+
+#: A latent dimension whose mean KL to N(0, 1) is below this (nats) carries no information: the
+#: decoder was trained with z ~ N(0, 1) there, so the BGMM leaves it to the normal prior.
+MIN_ACTIVE_KL = 0.05
+
+
+def active_dimensions(z_mean: np.ndarray, z_log_var: np.ndarray | None, min_kl: float = MIN_ACTIVE_KL) -> np.ndarray:
+    """Indices of the latent dimensions in use: mean KL(N(mu, sigma^2) || N(0, 1)) over the events
+    above ``min_kl`` nats (thesis eq. 4.2's KL, per dimension). Without log-variances (alpha-VAEs)
+    every dimension counts."""
+    if z_log_var is None:
+        return np.arange(z_mean.shape[1])
+    kl = 0.5 * np.mean(z_mean**2 + np.exp(z_log_var) - 1.0 - z_log_var, axis=0)
+    return np.flatnonzero(kl > min_kl)
 
 
 def sample_bgmm(model: BayesianGaussianMixture, n: int, seed: int) -> np.ndarray:

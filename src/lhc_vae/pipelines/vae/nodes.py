@@ -128,9 +128,12 @@ def fit_latent_prior(
         prior["likelihood_sigma"] = likelihood_sigma(encoder, decoder, validation, continuous_outputs(exp.losses))
         log.info("%s: decoder sigma per feature (validation) %s", exp.name, prior["likelihood_sigma"])
     if kind == "bgmm":
-        z = encode(encoder, _split_arrays(exp, model_events, model_objects, "train"))["z_mean"]
-        prior["model"] = priors.fit_bgmm(z, int(bgmm_components), int(seed))
+        encoded = encode(encoder, _split_arrays(exp, model_events, model_objects, "train"))
+        active = priors.active_dimensions(encoded["z_mean"], encoded.get("z_log_var"))
+        prior["model"] = priors.fit_bgmm(encoded["z_mean"][:, active], int(bgmm_components), int(seed))
         prior["components"] = int(bgmm_components)
+        prior["active_dims"] = active.tolist()
+        log.info("%s: BGMM with %d components on the %d of %d latent dimensions in use", exp.name, int(bgmm_components), len(active), prior["latent_dim"])
     elif kind == "truth":
         prior["inputs"] = _split_arrays(exp, model_events, model_objects, "validation")
         if len(prior["inputs"]["met"]) == 0:
