@@ -116,7 +116,7 @@ def test_viz_build_writes_pipeline_json(project):
                 todo.extend(after.get(node, ()))
         return False
 
-    for ns in ("baseline_sweep.alpha_0p2", "exp1_sweep.alpha_0p3", "exp2_sweep.beta_1p5", "exp3_sweep.beta_1p5"):
+    for ns in ("baseline_sweep.alpha_0p2", "exp1_sweep.alpha_0p3", "exp2_sweep.beta_0p2", "exp3_sweep.beta_0p5"):
         assert reaches(ids["model_input_events"], {ids[f"{ns}.training"]}), ns
         assert reaches(ids[f"{ns}.training"], task) and reaches(ids[f"{ns}.generated_events"], task), ns
 
