@@ -150,3 +150,17 @@ def test_met_frame_round_trip_and_flat_phi():
     thesis = FeatureScaler.fit(t.events, obj, "thesis")
     flat = thesis.inverse_objects(thesis.transform_objects(obj.assign(phi=0.0)))
     assert stats.kstest(flat["phi"], stats.uniform(-np.pi, 2 * np.pi).cdf).pvalue < 1e-6
+
+
+def test_met_frame_follows_event_index_not_row_order():
+    """A shuffled subset of events (event_index no longer the row): each object is turned by its
+    own event's MET angle."""
+    from lhc_vae.events.features import to_met_frame
+
+    t = make_tables(300, seed=14)
+    events = t.events.assign(event_index=np.arange(len(t.events))).sample(frac=0.5, random_state=1)
+    objects = t.objects[t.objects["event_index"].isin(events["event_index"])]
+    _, framed = to_met_frame(events, objects)
+    met_phi = t.events["met_phi"].to_numpy()[framed["event_index"].to_numpy()]
+    expected = np.angle(np.exp(1j * (objects["phi"].to_numpy(float) - met_phi - np.pi)))
+    np.testing.assert_allclose(framed["phi"].to_numpy(float), expected, atol=1e-5)

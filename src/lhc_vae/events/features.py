@@ -12,7 +12,8 @@ Two representations, chosen by ``preprocessing.representation`` (issue #12 item 
   angles are measured in the *MET frame*: every object's phi from the direction opposite to the
   MET (phi' = phi - phi_MET - pi, wrapped); the MET's own phi is 0 there. Generation turns each
   event by a uniform random angle (:meth:`FeatureScaler.from_frame`), so every phi distribution
-  is flat by construction and only the physical angles between objects and MET are learned.
+  is flat by construction and only the physical angles between objects and MET are learned (the
+  thesis finds phi flat for every object, §7.2, and the pp collision has no preferred azimuth).
 
 §7.4.1 standardises every transformed feature (zero mean, unit variance) and rescales after
 generation. Scalers are fitted per object type on training events only and saved as JSON; the
@@ -28,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from lhc_vae.events.schema import OBJECT_FEATURES, SYMBOLS, wrap_phi
-from lhc_vae.events.selection import OBJECT_CUTS
+from lhc_vae.events.selection import OBJECT_CUTS, object_passes_cuts
 
 #: Event-level features.
 EVENT_FEATURES: tuple[str, ...] = ("met", "met_phi")
@@ -40,14 +41,14 @@ ATANH_EDGE = 1e-6
 ANGLES = frozenset({"phi", "met_phi"})
 #: The transforms a representation may give a feature.
 TRANSFORMS = ("linear", "log10", "log_above_cut", "atanh_cut", "log_e_minus_p")
-#: Azimuthal frames: ``detector`` (phi as measured) or ``met`` (phi from the direction opposite to the MET).
-FRAMES = ("detector", "met")
+#: Azimuthal frames: ``lab`` (phi as measured) or ``met`` (phi from the direction opposite to the MET).
+FRAMES = ("lab", "met")
 #: The representations of the thesis (§7.2, §7.3.1) and of issue #12 (the §3.1 cuts by construction,
 #: angles in the MET frame). ``frame`` is the azimuthal frame, the rest feature -> transform.
 REPRESENTATIONS: dict[str, dict[str, str]] = {
     "thesis": {
         "e": "log10", "pt": "log10", "eta": "linear", "phi": "linear", "met": "log10", "met_phi": "linear",
-        "frame": "detector",
+        "frame": "lab",
     },
     "detector": {
         "e": "log_e_minus_p", "pt": "log_above_cut", "eta": "atanh_cut", "phi": "linear",
@@ -62,7 +63,7 @@ def representation(name_or_mapping: str | dict[str, str]) -> dict[str, str]:
         if name_or_mapping not in REPRESENTATIONS:
             raise ValueError(f"representation must be one of {', '.join(REPRESENTATIONS)} or a mapping; got {name_or_mapping!r}")
         return dict(REPRESENTATIONS[name_or_mapping])
-    mapping = {"frame": "detector", **name_or_mapping}
+    mapping = {"frame": "lab", **name_or_mapping}
     missing = {*OBJECT_FEATURES, *EVENT_FEATURES} - set(mapping)
     unknown = {t for f, t in mapping.items() if f != "frame" and t not in TRANSFORMS}
     if mapping["frame"] not in FRAMES:
@@ -185,11 +186,11 @@ class FeatureScaler:
     objects: dict[str, dict[str, Standardizer]]
     counts: dict[str, int] = field(default_factory=dict)
     representation: str = "thesis"
-    frame: str = "detector"
+    frame: str = "lab"
 
     @classmethod
     def fit(cls, events: pd.DataFrame, objects: pd.DataFrame, representation_name: str | dict[str, str] = "thesis") -> FeatureScaler:
-        """Fit on the given (training) events and their objects (GeV, detector frame), in the
+        """Fit on the given (training) events and their objects (GeV, lab frame), in the
         named representation; its transforms see the angles in the representation's frame."""
         rep = representation(representation_name)
         if rep["frame"] == "met":
@@ -201,6 +202,11 @@ class FeatureScaler:
             sel = objects[objects["type"] == symbol]
             counts[symbol] = int(len(sel))
             obj[symbol] = {f: _object_standardizer(sel, symbol, f, rep[f]) for f in OBJECT_FEATURES}
+        # what the detector transforms cannot represent and move onto their edge (pT or |eta| on the
+        # cut, E = |p| + 1 MeV); counted so the preprocessing can say so
+        counts["objects_outside_cuts"] = int((~object_passes_cuts(objects)).sum())
+        p = momentum(objects["pt"].to_numpy(), objects["eta"].to_numpy())
+        counts["objects_e_below_p"] = int((objects["e"].to_numpy(np.float64) < p * (1.0 - 1e-5)).sum())
         name = representation_name if isinstance(representation_name, str) else "custom"
         return cls(ev, obj, counts, name, rep["frame"])
 
@@ -209,7 +215,7 @@ class FeatureScaler:
         return to_met_frame(events, objects) if self.frame == "met" else (events, objects)
 
     def from_frame(self, events: pd.DataFrame, objects: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Inverse-transformed tables -> detector frame. In the MET frame each event is turned by
+        """Inverse-transformed tables -> lab frame. In the MET frame each event is turned by
         a uniform angle in [-pi, pi) drawn from ``seed`` (the detector's phi symmetry)."""
         if self.frame != "met":
             return events, objects

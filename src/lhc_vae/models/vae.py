@@ -62,7 +62,8 @@ def targets(arrays: dict[str, np.ndarray], beta: float | None) -> dict[str, np.n
 
 
 class Budget(keras.callbacks.Callback):
-    """Stop after ``max_steps`` optimizer steps or ``max_seconds`` of training (issue #12 item 2).
+    """Stop after ``max_steps`` optimizer steps or ``max_seconds`` of training (issue #12 item 2):
+    the thesis's epoch counts (§7.3.2, §7.4.2, §7.5.3, §7.6.2) assume millions of events.
 
     Keras checks ``stop_training`` after every batch, so a budget ends inside an epoch; that
     epoch is still validated, and early stopping's best weights are restored at the end."""
@@ -106,7 +107,9 @@ def train(
     wall-clock seconds) and ``reduce_lr`` (Keras ``ReduceLROnPlateau`` arguments).
 
     Returns the per-epoch history and a record of how training went: optimizer steps, seconds,
-    training events seen and events/s, the epoch whose weights were kept and what stopped it."""
+    training events seen and events/s, the epoch whose weights were kept and what stopped it. After a
+    resume (``BackupAndRestore``) steps and events count from the first session, seconds and the
+    history only from this one."""
     n_train = len(next(iter(train_arrays.values())))
     batch_size = int(settings["batch_size"])
     epochs = int(settings["epochs"])
@@ -145,7 +148,9 @@ def train(
     steps_per_epoch = -(-n_train // batch_size)
     full, rest = divmod(budget.steps, steps_per_epoch)
     events_seen = full * n_train + min(rest * batch_size, n_train)
-    if budget.reason:
+    if any(not np.isfinite(v) for v in record.get("loss", [])):
+        stopped_by = "nan_loss"  # TerminateOnNaN
+    elif budget.reason:
         stopped_by = budget.reason
     elif early is not None and early.stopped_epoch > 0:
         stopped_by = "early_stopping"
@@ -186,8 +191,10 @@ def likelihood_sigma(
 ) -> dict[str, list[float]]:
     """Per continuous decoder output and feature, the RMS of ``decoder(encoder(x).z_mean) - x``
     over held-out ``arrays``, counting only entries of present objects (an absent slot is all
-    zeros): the maximum-likelihood sigma of the Gaussian decoder p(x | z) = N(mu(z), sigma^2) that
-    the MSE term of eq. 4.2 stands for (thesis §4.2)."""
+    zeros). The MSE term of eq. 4.2 (thesis §4.2) is a Gaussian likelihood p(x | z) = N(mu(z),
+    sigma^2) with sigma fixed while training (sigma^2 = 1/2 for the summed MSE,
+    :mod:`lhc_vae.models.losses`); for sampling, this is the maximum-likelihood sigma of the trained
+    decoder on data it has not seen."""
     inputs = {name: arrays[name] for name in encoder.input}
     out = decode(decoder, encode(encoder, inputs, batch_size)["z_mean"], batch_size)
     sigma = {}

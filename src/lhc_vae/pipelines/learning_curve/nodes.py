@@ -2,7 +2,8 @@
 
 Each experiment is trained on nested, seeded subsets of the training split (10k, 30k, 100k, 300k
 events, as many as the sample has, and the whole split), generates, and is compared with the
-held-out test split exactly as the report does (:func:`lhc_vae.evaluation.evaluate.compare` at
+held-out test split exactly as the report does (the feature scaler is the one fitted on the whole
+training split, for every size) (:func:`lhc_vae.evaluation.evaluate.compare` at
 the floor's sample size): invalid event rate (eq. 6.6), full-event classifier AUC and sample W1
 of MET, HT and the leading jet's pT, with the truth-vs-truth floor of each.
 """
@@ -119,6 +120,8 @@ def learning_curve(
     settings = {**params, **curve.get("training", {})}
     for n in training_sizes(n_available, curve["train_events"]):
         events, objects = subsample_training(model_events, model_objects, n, int(seed))
+        # a backup folder of its own per size: an interrupted point resumes itself, never another run
+        settings["backup_dir"] = f"{params['backup_dir']}/learning_curve/n_{n}"
         gen_events, gen_objects, training, stats = _train_and_generate(
             experiment, events, objects, scaler, float(value), int(seed), process, settings, max(int(curve["n_generate"]), n_cmp)
         )

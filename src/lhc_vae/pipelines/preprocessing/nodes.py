@@ -111,7 +111,14 @@ def fit_feature_scaler(events: pd.DataFrame, objects: pd.DataFrame, params: dict
     ev_train, obj_train = _train_mask(events, objects)
     if not ev_train.any():
         raise ValueError("the training split is empty; raise preprocessing.split.fractions.train")
-    return FeatureScaler.fit(events[ev_train], objects[obj_train], params["representation"]).to_dict()
+    scaler = FeatureScaler.fit(events[ev_train], objects[obj_train], params["representation"])
+    outside, tachyons = scaler.counts["objects_outside_cuts"], scaler.counts["objects_e_below_p"]
+    if scaler.representation == "detector" and (outside or tachyons):
+        log.warning(
+            "%d training objects fail their §3.1 cuts and %d have E < |p|: the detector representation moves them "
+            "onto the cut (or to E = |p| + 1 MeV); they stay in the primary tables", outside, tachyons,
+        )
+    return scaler.to_dict()
 
 
 def make_model_input(
