@@ -39,7 +39,7 @@ def register_pipelines() -> dict[str, Pipeline]:
     pipelines["report"] = report.create_pipeline(default_runs())
     pipelines["benchmark"] = benchmark.create_pipeline()
     pipelines["compare"] = compare.create_pipeline()
-    pipelines["learning_curve"] = learning_curve.create_pipeline()
+    pipelines.update(learning_curve.create_pipelines())
     # kedro run: preprocessing -> each experiment at its default alpha/beta -> the BGMM run -> report
     best = [FACTORIES[e].fixed_value_run(e, v) for e, v in DEFAULT_VALUES.items()]
     beyond = vae.bgmm_run(BEYOND_THESIS, DEFAULT_VALUES[BEYOND_THESIS])

@@ -157,7 +157,10 @@ mirrored distribution scores like the truth itself. It is shown beside the thesi
 The β in the loss is the weight of the KL term against a reconstruction term summed over features (thesis eq. 4.2).
 IER (eq. 6.6) is measured after the corrections (φ wrapped, E raised to pT, values clipped at 10σ), whose rates are
 shown per generated object (clipping: values per object); "before corrections" counts an event with a clipped value
-or E raised to pT as invalid too (a wrapped φ is the same direction and is not a defect). Runs marked "from noise: no" start every event from a real validation event (α-VAE truth
+or E raised to pT as invalid too (a wrapped φ is the same direction and is not a defect). With the default
+<code>detector</code> features every generated object passes its §3.1 cuts with E ≥ |p| by construction, so IER
+counts the events without a trigger object, and every φ is flat by construction (MET frame): the φ rows match the
+truth by design, the angles between objects and MET (Δφ) and the classifier show what was learned. Runs marked "from noise: no" start every event from a real validation event (α-VAE truth
 perturbation): the floor's second sample is that same validation split, so a perfect autoencoder scores the floor.</p>"""
 
 

@@ -168,3 +168,8 @@ def plot_learning_curves(*curves: pd.DataFrame) -> tuple[pd.DataFrame, plt.Figur
     fig.suptitle("Learning curves (dashed: truth vs truth floor of each experiment's subset)")
     fig.tight_layout()
     return table, fig
+
+
+def plot_learning_curve(curve: pd.DataFrame) -> plt.Figure:
+    """One experiment's learning curve alone (``kedro run --pipeline=learning_curve_<exp>``)."""
+    return plot_learning_curves(curve)[1]

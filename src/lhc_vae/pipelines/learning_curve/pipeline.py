@@ -2,8 +2,8 @@
 nested subsets of the training split (issue #12 item 4).
 
 One node per experiment (namespace ``learning_curve.<experiment>``, its table saved on its own),
-then one table and one figure of all of them. One experiment alone:
-``kedro run --pipeline=learning_curve --namespaces=learning_curve.exp3``.
+then one table and one figure of all of them (``learning_curve``); one experiment with its own
+figure: ``kedro run --pipeline=learning_curve_exp3``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from kedro.pipeline import Node, Pipeline, pipeline
 
 from lhc_vae.models.experiments import DEFAULT_VALUES
-from lhc_vae.pipelines.learning_curve.nodes import learning_curve, plot_learning_curves
+from lhc_vae.pipelines.learning_curve.nodes import learning_curve, plot_learning_curve, plot_learning_curves
 from lhc_vae.pipelines.vae.pipeline import constant_node
 
 INPUTS = ["model_input_events", "model_input_objects", "feature_scaler", "primary_events", "primary_objects"]
@@ -35,12 +35,18 @@ def _experiment_curve(experiment: str, value: float) -> Pipeline:
     )
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    curves = [_experiment_curve(e, v) for e, v in DEFAULT_VALUES.items()]
+def create_pipelines() -> dict[str, Pipeline]:
+    """``learning_curve`` (every experiment, one table and figure) and ``learning_curve_<exp>``."""
+    curves = {e: _experiment_curve(e, v) for e, v in DEFAULT_VALUES.items()}
+    pipes = {
+        f"learning_curve_{e}": p + Pipeline([Node(plot_learning_curve, inputs=f"learning_curve.{e}.curve", outputs=f"learning_curve.{e}.plot", name=f"learning_curve.{e}.plot")])
+        for e, p in curves.items()
+    }
     plot = Node(
         plot_learning_curves,
-        inputs=[f"learning_curve.{e}.curve" for e in DEFAULT_VALUES],
+        inputs=[f"learning_curve.{e}.curve" for e in curves],
         outputs=["learning_curve_table", "learning_curve_plot"],
         name="plot_learning_curves",
     )
-    return sum(curves, Pipeline([])) + Pipeline([plot])
+    pipes["learning_curve"] = sum(curves.values(), Pipeline([])) + Pipeline([plot])
+    return pipes
