@@ -107,7 +107,7 @@ def generated_tables(tables: EventTables) -> tuple[pd.DataFrame, pd.DataFrame, d
     events = pd.concat([events, selection], axis=1)
     corrected = events["n_corrected"].to_numpy() > 0  # set by standardised_to_physical
     return events, objects, {
-        "invalid_event_rate_percent": float(100.0 * (1.0 - selection["passes_selection"].mean())),
+        "invalid_event_rate_percent": float(100.0 * (~selection["passes_selection"].to_numpy()).mean()),  # as the raw rate, so raw >= IER exactly
         "invalid_event_rate_raw_percent": float(100.0 * (~selection["passes_selection"].to_numpy() | corrected).mean()),
         "mean_objects_per_event": float(events["n_objects"].mean()),
     }

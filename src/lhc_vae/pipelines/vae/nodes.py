@@ -130,8 +130,9 @@ def fit_latent_prior(
     if kind == "bgmm":
         encoded = encode(encoder, _split_arrays(exp, model_events, model_objects, "train"))
         active = priors.active_dimensions(encoded["z_mean"], encoded.get("z_log_var"))
-        if active.size == 0:  # a collapsed encoder: nothing to fit, every dimension keeps N(0, 1)
-            raise ValueError(f"{exp.name}: no latent dimension carries information (KL < {priors.MIN_ACTIVE_KL} nats each); the BGMM prior has nothing to fit, use the normal prior")
+        if active.size == 0:  # a collapsed encoder (e.g. one epoch): fit every dimension, as without the selection
+            log.warning("%s: no latent dimension has KL above %.2f nats (a collapsed encoder); the BGMM is fitted in all of them", exp.name, priors.MIN_ACTIVE_KL)
+            active = np.arange(encoded["z_mean"].shape[1])
         prior["model"] = priors.fit_bgmm(encoded["z_mean"][:, active], int(bgmm_components), int(seed))
         prior["components"] = int(bgmm_components)
         prior["active_dims"] = active.tolist()
