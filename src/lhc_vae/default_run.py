@@ -5,7 +5,7 @@
 The sample is ``data/01_raw/pythia/<process>.csv`` made by the ``mc`` pipeline (process from
 ``conf/base/globals.yml``); the default pipeline is ``kedro run`` with no arguments, run with the
 overrides of ``make_run`` in ``conf/base/parameters_make_run.yml`` (fewer epochs, so a fresh
-2-core machine finishes in under 30 minutes; ``kedro run`` alone uses the thesis's settings).
+2-core machine finishes in under 20 minutes; ``kedro run`` alone uses the thesis's epoch counts as upper bounds).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def main() -> int:
     else:
         print(f"{raw} is missing: generating it with the mc pipeline (Pythia8 + FastJet + detector response).")
         _run("mc")
-    print(f"Running the default pipeline (preprocessing, four experiments, report) with {sizing or 'thesis settings'}.")
+    print(f"Running the default pipeline (preprocessing, four experiments, the BGMM run, report) with {sizing or 'thesis settings'}.")
     _run(None, sizing)
     print(f"Done. Open data/08_reporting/pythia/{process}/report.html in a browser.")
     return 0

@@ -4,7 +4,7 @@ Every run enters through its catalog datasets (generated events and objects, gen
 statistics, training record), so the DAG shows report <- generation <- training for each run:
 
 * ``create_pipeline(runs)``: the report of the runs in the namespaces ``runs`` (the default
-  pipeline's Table 8.1 runs), written to ``data/08_reporting/<source>/<process>/``;
+  pipeline's runs: the four experiments at their default values and the BGMM run), written to ``data/08_reporting/<source>/<process>/``;
 * with ``prefix="<exp>.<alpha|beta>."``, the report of one experiment's run at the global alpha or
   beta (``kedro run --pipeline=exp3_report --params beta=1.0``), written beside the run.
 """
