@@ -8,12 +8,13 @@ Two representations, chosen by ``preprocessing.representation`` (issue #12 item 
 * ``detector``: the §3.1 object cuts hold by construction. pT -> ln(pT - pT_min), eta ->
   atanh(eta / eta_max) with the cuts of the object's type (:data:`lhc_vae.events.selection.OBJECT_CUTS`),
   E -> ln(E - |p|) with |p| = pT cosh(eta); the inverses pT_min + e^y, eta_max tanh(y) and
-  |p| + e^y land inside the cuts and give E >= |p| (a real mass, m^2 >= 0) for any decoder output. MET stays log10. The detector is symmetric in phi, so
-  angles are measured in the *MET frame*: every object's phi from the direction opposite to the
+  |p| + e^y land inside the cuts and give E >= |p| (a real mass, m^2 >= 0) for any decoder
+  output. MET stays log10. The detector is symmetric in phi, so angles are measured in the
+  *MET frame*: every object's phi from the direction opposite to the
   MET (phi' = phi - phi_MET - pi, wrapped); the MET's own phi is 0 there. Generation turns each
   event by a uniform random angle (:meth:`FeatureScaler.from_frame`), so every phi distribution
-  is flat by construction and only the physical angles between objects and MET are learned (the
-  thesis finds phi flat for every object, §7.2, and the pp collision has no preferred azimuth).
+  is flat by construction and only the physical angles between objects and MET are learned (phi
+  "followed a uniform distribution", thesis §7.2 and Figure 7.3).
 
 §7.4.1 standardises every transformed feature (zero mean, unit variance) and rescales after
 generation. Scalers are fitted per object type on training events only and saved as JSON; the
