@@ -246,7 +246,7 @@ def test_step_budget_and_early_stopping_keep_the_best_weights(tmp_path):
     budget = {"epochs": 50, "batch_size": 64, "max_steps": per_epoch + 2}
     _, control = train(model, arrays, None, 1.0, budget, tmp_path / "a", verbose=0)
     assert control["stopped_by"] == "max_steps" and control["optimizer_steps"] == per_epoch + 2
-    assert control["training_events_seen"] == n + 2 * 64 and control["epochs_run"] == 2
+    assert control["training_events_seen"] == n + 2 * 64 and control["epochs"] == 2
 
     small = {k: v[:120] for k, v in arrays.items()}
     val = {k: v[120:] for k, v in arrays.items()}
@@ -256,7 +256,7 @@ def test_step_budget_and_early_stopping_keep_the_best_weights(tmp_path):
     settings = {"epochs": 200, "batch_size": 16, "early_stopping": {"patience": 3}}
     history, control = train(model, small, val, 1.0, settings, tmp_path / "b", verbose=0)
     best = int(np.argmin(history["val_loss"]))
-    assert control["stopped_by"] == "early_stopping" and control["epochs_run"] == best + 1 + 3
+    assert control["stopped_by"] == "early_stopping" and control["epochs"] == best + 1 + 3
     assert control["epoch_kept"] == best + 1 and control["best_val_loss"] == min(history["val_loss"])
     again = model.evaluate(val, targets(val, 1.0), batch_size=16, verbose=0, return_dict=True)["loss"]
     assert again == pytest.approx(min(history["val_loss"]), rel=1e-4)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
-from lhc_vae.models.experiments import DEFAULT_VALUES, get_experiment
+from lhc_vae.models.experiments import DEFAULT_VALUES, variator_of
 from lhc_vae.pipelines import benchmark, compare, learning_curve, mc, multi, preprocessing, report, vae
-from lhc_vae.pipelines.multi.nodes import VARIATOR
 from lhc_vae.tags import run_tag
 
 #: Which pipeline factory builds each experiment.
@@ -15,14 +14,10 @@ FACTORIES = {"baseline": vae, "exp3": vae, "exp1": multi, "exp2": multi}
 BEYOND_THESIS = "exp3"
 
 
-def _variator(experiment: str) -> str:
-    return VARIATOR[experiment] if experiment in VARIATOR else get_experiment(experiment).variator
-
-
 def default_runs() -> tuple[str, ...]:
     """Namespaces of the default run of each experiment (:data:`DEFAULT_VALUES`), then the BGMM run."""
-    runs = [f"{e}_sweep.{run_tag(_variator(e), v)}" for e, v in DEFAULT_VALUES.items()]
-    tag = run_tag(_variator(BEYOND_THESIS), DEFAULT_VALUES[BEYOND_THESIS])
+    runs = [f"{e}_sweep.{run_tag(variator_of(e), v)}" for e, v in DEFAULT_VALUES.items()]
+    tag = run_tag(variator_of(BEYOND_THESIS), DEFAULT_VALUES[BEYOND_THESIS])
     return (*runs, f"{BEYOND_THESIS}_bgmm.{tag}")
 
 

@@ -32,3 +32,14 @@ def prior_tag(latent_prior: str, bgmm_components: int) -> str:
     if latent_prior != "auto":
         resolve_prior(latent_prior, "beta")
     return f"prior_bgmm{int(bgmm_components)}" if latent_prior == "bgmm" else f"prior_{latent_prior}"
+
+
+def experiment_of(namespace: str) -> str:
+    """``exp3_sweep.beta_1p5`` or ``exp3_bgmm.beta_1p5`` -> ``exp3`` (experiment names have no underscore)."""
+    return namespace.split(".")[0].split("_")[0]
+
+
+def trained_namespace(namespace: str) -> str:
+    """The namespace of the models a run generates with: a BGMM run ``E_bgmm.<tag>`` uses those of
+    ``E_sweep.<tag>``; every other run its own."""
+    return namespace.replace("_bgmm.", "_sweep.", 1)

@@ -47,6 +47,16 @@ EXPERIMENTS: dict[str, Experiment] = {
 }
 
 
+#: Variators of the multi-model experiments I and II (thesis §7.4, §7.5); the single-model
+#: experiments carry theirs in :data:`EXPERIMENTS`.
+MULTI_VARIATOR = {"exp1": "alpha", "exp2": "beta"}
+
+
+def variator_of(experiment: str) -> str:
+    """``alpha`` or ``beta``: the variator of any of the four experiments."""
+    return MULTI_VARIATOR[experiment] if experiment in MULTI_VARIATOR else get_experiment(experiment).variator
+
+
 def get_experiment(name: str) -> Experiment:
     try:
         return EXPERIMENTS[name]

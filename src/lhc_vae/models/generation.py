@@ -26,7 +26,7 @@ from lhc_vae.events.schema import EventTables, primary_tables, wrap_phi
 from lhc_vae.events.selection import evaluate_selection
 from lhc_vae.models import multi, priors
 from lhc_vae.models.mask_generator import TwoLevelMaskGenerator
-from lhc_vae.models.vae import add_likelihood_noise, decode, encode
+from lhc_vae.models.vae import add_likelihood_noise, decode, encode, likelihood_generator
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def generate(
     """Decode latent points ``z`` in large batches and return physical events. ``sigma``: sample
     the Gaussian decoder around its means (:func:`lhc_vae.models.vae.add_likelihood_noise`);
     ``seed`` draws that noise and the events' azimuthal turn in the MET frame."""
-    outputs = add_likelihood_noise(decode(decoder, z, batch_size), sigma, np.random.default_rng([int(seed), 0x11]))
+    outputs = add_likelihood_noise(decode(decoder, z, batch_size), sigma, likelihood_generator(seed))
     return to_physical(outputs, layout, scaler, process_id, seed)
 
 
@@ -202,7 +202,7 @@ def multi_model_run(
     by_decoder = {id(models[name]["decoder"]): s for name, s in (sigma or {}).items() if name in models}
 
     def sampling_decode(seed: int) -> Callable:
-        rng = np.random.default_rng([int(seed), 0x11])
+        rng = likelihood_generator(seed)
 
         def decode_and_sample(decoder: keras.Model, z: np.ndarray, batch_size: int = 65536) -> dict[str, np.ndarray]:
             return add_likelihood_noise(decode(decoder, z, batch_size), by_decoder.get(id(decoder)), rng)

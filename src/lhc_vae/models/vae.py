@@ -159,7 +159,7 @@ def train(
     kept = early.best_epoch + 1 if early is not None and early.best_weights is not None else n_epochs
     control = {
         "stopped_by": stopped_by,
-        "epochs_run": n_epochs,
+        "epochs": n_epochs,
         "epoch_kept": int(kept),
         "weights_kept": "best validation loss" if early is not None else "last epoch",
         "best_val_loss": float(min(record["val_loss"])) if record.get("val_loss") else None,
@@ -204,6 +204,12 @@ def likelihood_sigma(
         residual = (np.asarray(out[name], dtype=np.float64) - x)[present]
         sigma[name] = np.sqrt(np.mean(residual**2, axis=0)).tolist() if len(residual) else [0.0] * x.shape[-1]
     return sigma
+
+
+def likelihood_generator(seed: int) -> np.random.Generator:
+    """The random stream of a generation run's decoder noise (:func:`add_likelihood_noise`),
+    apart from its latent draws and its azimuthal turns."""
+    return np.random.default_rng([int(seed), 0x11])
 
 
 def add_likelihood_noise(outputs: dict[str, np.ndarray], sigma: dict[str, list[float]] | None, rng: np.random.Generator) -> dict[str, np.ndarray]:

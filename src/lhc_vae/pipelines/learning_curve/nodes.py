@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from lhc_vae.evaluation.evaluate import Sample, compare
-from lhc_vae.models.experiments import get_experiment
+from lhc_vae.models.experiments import MULTI_VARIATOR, variator_of
 from lhc_vae.pipelines.multi import nodes as multi_nodes
 from lhc_vae.pipelines.multi.pipeline import component_names
 from lhc_vae.pipelines.report.nodes import subset_of, truth_samples
@@ -53,9 +53,8 @@ def _train_and_generate(
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any], dict[str, Any]]:
     """Train one experiment at alpha or beta ``value`` and generate with its default prior (the
     same node functions as the experiment's own pipeline)."""
-    if experiment in multi_nodes.VARIATOR:
-        variator = multi_nodes.VARIATOR[experiment]
-        alpha, beta = (value, 0.0) if variator == "alpha" else (0.0, value)
+    alpha, beta = (value, 0.0) if variator_of(experiment) == "alpha" else (0.0, value)
+    if experiment in MULTI_VARIATOR:
         trained = [
             multi_nodes.train_component(events, objects, alpha, beta, seed, process, params, component=name)
             for name in component_names(experiment)
@@ -67,8 +66,6 @@ def _train_and_generate(
             events, objects, scaler, masks, n_generate, alpha, seed, process, "auto", params, *trained
         )
         return gen_events, gen_objects, training, stats
-    variator = get_experiment(experiment).variator
-    alpha, beta = (value, 0.0) if variator == "alpha" else (0.0, value)
     encoder, decoder, training = vae_nodes.train_vae(events, objects, alpha, beta, seed, process, params)
     prior = vae_nodes.fit_latent_prior(encoder, decoder, events, objects, "auto", 0, seed, params)
     gen_events, gen_objects, _, stats = vae_nodes.generate_events(encoder, decoder, prior, scaler, n_generate, alpha, seed, process, params)

@@ -17,6 +17,7 @@ from lhc_vae.events.features import FeatureScaler  # noqa: E402
 from lhc_vae.events.schema import COUNT_COLUMNS, SYMBOLS, EventTables  # noqa: E402
 from lhc_vae.events.split import split_tables  # noqa: E402
 from lhc_vae.models import multi  # noqa: E402
+from lhc_vae.models.experiments import MULTI_VARIATOR  # noqa: E402
 from lhc_vae.models.generation import START_POINTS, multi_model_run, run_generation  # noqa: E402
 from lhc_vae.models.losses import continuous_outputs, loss_record  # noqa: E402
 from lhc_vae.models.mask_generator import TwoLevelMaskGenerator  # noqa: E402
@@ -26,7 +27,6 @@ from lhc_vae.tags import resolve_prior, run_tag  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-VARIATOR = {"exp1": "alpha", "exp2": "beta"}
 PRIOR = {"exp1": "truth", "exp2": "normal"}
 
 
@@ -45,7 +45,7 @@ def train_component(
     The loss is thesis eq. 4.2 with summed reconstruction and KL terms per event; the record
     holds ``beta`` and ``effective_beta`` (the same number) and both reductions."""
     experiment = params["experiment"]
-    variator = VARIATOR[experiment]
+    variator = MULTI_VARIATOR[experiment]
     comp = next(c for c in multi.components(experiment, int(params["latent_dim"])) if c.name == component)
     train_arrays = multi.component_arrays(experiment, comp, *split_tables(model_events, model_objects, "train"))
     val_arrays = multi.component_arrays(experiment, comp, *split_tables(model_events, model_objects, "validation"))
@@ -57,7 +57,7 @@ def train_component(
     if n_train == 0:
         log.warning("%s/%s: no training objects; the component keeps its initial weights", experiment, component)
         history: dict[str, list[float]] = {}
-        control: dict[str, Any] = {"stopped_by": "no training rows", "epochs_run": 0, "optimizer_steps": 0, "training_seconds": 0.0}
+        control: dict[str, Any] = {"stopped_by": "no training rows", "epochs": 0, "optimizer_steps": 0, "training_seconds": 0.0}
     else:
         value = alpha if variator == "alpha" else beta
         backup = Path(params["backup_dir"]) / process / experiment / run_tag(variator, value) / component
@@ -76,8 +76,7 @@ def train_component(
             "n_train": n_train,
             "encoder_params": encoder.count_params(),
             "decoder_params": decoder.count_params(),
-            "epochs": control["epochs_run"],
-            # optimizer steps, seconds, training events/s, the epoch kept and what stopped training
+            # epochs run, optimizer steps, seconds, training events/s, the epoch kept and what stopped training
             **control,
             "history": history,
         },
@@ -151,7 +150,7 @@ def generate_events(
     Timed by eq. 6.7 from the experiment's start point to GeV: exp I from validation truth events
     through the encoders, exp II from noise and the mask generator (:data:`START_POINTS`)."""
     experiment = params["experiment"]
-    wanted = resolve_prior(latent_prior, VARIATOR[experiment])
+    wanted = resolve_prior(latent_prior, MULTI_VARIATOR[experiment])
     if wanted != PRIOR[experiment]:
         raise ValueError(
             f"{experiment} generates with the {PRIOR[experiment]} prior of the thesis; latent_prior={latent_prior} is not "
@@ -173,7 +172,7 @@ def generate_events(
         n,
         int(seed),
         experiment=experiment,
-        variator=VARIATOR[experiment],
+        variator=MULTI_VARIATOR[experiment],
         latent_prior=PRIOR[experiment],
         from_noise=experiment == "exp2",
         start_point=START_POINTS[experiment],

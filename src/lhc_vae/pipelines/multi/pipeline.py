@@ -12,8 +12,8 @@ from functools import partial, update_wrapper
 from kedro.pipeline import Node, Pipeline
 
 from lhc_vae.events.schema import SYMBOL_SLUG, SYMBOLS
+from lhc_vae.models.experiments import MULTI_VARIATOR
 from lhc_vae.pipelines.multi.nodes import (
-    VARIATOR,
     fit_mask_generator,
     generate_events,
     mask_proportion_plots,
@@ -76,7 +76,7 @@ def _namespaced(p: Pipeline, namespace: str, experiment: str) -> Pipeline:
 
 
 def create_pipelines(experiment: str) -> dict[str, Pipeline]:
-    variator = VARIATOR[experiment]
+    variator = MULTI_VARIATOR[experiment]
     namespace = f"{experiment}.{variator}"
     pipes = {
         experiment: _namespaced(_train(experiment, "params:alpha", "params:beta") + _generate(experiment, "params:alpha"), namespace, experiment),
@@ -88,7 +88,7 @@ def create_pipelines(experiment: str) -> dict[str, Pipeline]:
 
 def fixed_value_run(experiment: str, value: float) -> Pipeline:
     """Train and generate at a fixed alpha or beta (namespace ``E_sweep.<tag>``): one point of a sweep."""
-    variator = VARIATOR[experiment]
+    variator = MULTI_VARIATOR[experiment]
     const, alpha_input, beta_input = fixed_value_inputs(variator, value)
     body = const + _train(experiment, alpha_input, beta_input) + _generate(experiment, alpha_input)
     return _namespaced(body, f"{experiment}_sweep.{run_tag(variator, value)}", experiment)

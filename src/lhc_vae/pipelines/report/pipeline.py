@@ -25,19 +25,15 @@ from lhc_vae.pipelines.report.nodes import (
     subset_of,
     truth_samples,
 )
+from lhc_vae.tags import experiment_of, trained_namespace
 
 RUN_INPUTS = ("generated_events", "generated_objects", "generation_stats", "training")
-
-
-def experiment_of(namespace: str) -> str:
-    """``exp3_sweep.beta_1p5`` or ``exp3_bgmm.beta_1p5`` -> ``exp3`` (experiment names have no underscore)."""
-    return namespace.split(".")[0].split("_")[0]
 
 
 def _run_sample(namespace: str) -> Pipeline:
     node = Node(run_sample, inputs=[*RUN_INPUTS, "params:report"], outputs="report_sample", name="report_sample")
     # a BGMM run generates with the models (and training record) of its sweep run
-    trained = namespace.replace("_bgmm.", "_sweep.", 1)
+    trained = trained_namespace(namespace)
     inputs = {f"{namespace}.training": f"{trained}.training"} if trained != namespace else {}
     p = pipeline(Pipeline([node]), namespace=namespace, parameters={"params:report": "params:report"})
     return pipeline(p, inputs=inputs) if inputs else p

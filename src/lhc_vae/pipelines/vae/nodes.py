@@ -76,8 +76,7 @@ def train_vae(
         "fraction_of_training_split_used": n_train / max(int((model_events["split"] == "train").sum()), 1),
         "encoder_params": encoder.count_params(),
         "decoder_params": decoder.count_params(),
-        "epochs": control["epochs_run"],
-        # optimizer steps, seconds, training events/s, the epoch kept and what stopped training
+        # epochs run, optimizer steps, seconds, training events/s, the epoch kept and what stopped training
         **control,
         "history": history,
     }

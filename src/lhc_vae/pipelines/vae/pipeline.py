@@ -21,7 +21,7 @@ from kedro.pipeline import Node, Pipeline, pipeline
 
 from lhc_vae.models.experiments import get_experiment
 from lhc_vae.pipelines.vae.nodes import fit_latent_prior, generate_events, plot_history, train_vae
-from lhc_vae.tags import run_tag
+from lhc_vae.tags import run_tag, trained_namespace
 
 GLOBAL_PARAMS = ("alpha", "beta", "seed", "process", "latent_prior", "bgmm_components", "n_generate")
 SHARED_INPUTS = {"model_input_events", "model_input_objects", "feature_scaler"}
@@ -124,6 +124,6 @@ def bgmm_run(experiment: str, value: float) -> Pipeline:
     tag = run_tag(variator, value)
     const, alpha_input, _ = fixed_value_inputs(variator, value)
     kind = Pipeline([constant_node("bgmm", "latent_prior")])
-    p = namespaced(const + kind + _generate(alpha_input, prior_input="latent_prior"), f"{experiment}_bgmm.{tag}", experiment)
-    trained = f"{experiment}_sweep.{tag}"
-    return pipeline(p, inputs={f"{experiment}_bgmm.{tag}.{name}": f"{trained}.{name}" for name in ("encoder", "decoder")})
+    ns = f"{experiment}_bgmm.{tag}"
+    p = namespaced(const + kind + _generate(alpha_input, prior_input="latent_prior"), ns, experiment)
+    return pipeline(p, inputs={f"{ns}.{name}": f"{trained_namespace(ns)}.{name}" for name in ("encoder", "decoder")})
