@@ -35,7 +35,13 @@ def test_compare_sees_a_met_shift_of_real_events_and_names_a_bad_line(project, t
     truth_file, generated = tmp_path / "truth.csv", tmp_path / "shifted.csv"
     write_darkmachines(truth, truth_file)
     write_darkmachines(shifted, generated)
-    kedro(project, "run", "--pipeline=compare", "--params", f"compare.truth={truth_file},compare.generated={generated},report.n_bootstrap=10")
+    kedro(
+        project,
+        "run",
+        "--pipeline=compare",
+        "--params",
+        f"compare.truth={truth_file},compare.generated={generated},report.n_bootstrap=10",
+    )
     out = project / "data" / "08_reporting" / "compare"
     metrics = pd.read_csv(out / "metrics.csv").set_index("run")
     floor, run = metrics.loc["truth vs truth (floor)"], metrics.loc["shifted.csv"]
@@ -43,7 +49,9 @@ def test_compare_sees_a_met_shift_of_real_events_and_names_a_bad_line(project, t
     assert floor["n_truth"] == floor["n_generated"] == run["n_truth"] == run["n_generated"] == 5926 // 2
     # the full-event classifier sees the shift beyond the floor's noise; the eq. 6.5 combinations
     # dilute one shifted variable among 23 (measured: not beyond 2 sigma), its own row shows it
-    assert "auc_full" in run["beyond_floor"].split(", ") and floor["beyond_floor"] != floor["beyond_floor"]  # NaN for the floor
+    assert (
+        "auc_full" in run["beyond_floor"].split(", ") and floor["beyond_floor"] != floor["beyond_floor"]
+    )  # NaN for the floor
     assert abs(floor["auc_full"] - 0.5) < 3 * floor["auc_full_err"] + 0.01
     assert run["coverage"] == floor["coverage"] == 1.0
     pv = pd.read_csv(out / "metrics_per_variable.csv").set_index(["run", "variable"])
@@ -63,6 +71,13 @@ def test_compare_sees_a_met_shift_of_real_events_and_names_a_bad_line(project, t
     lines[6] = lines[6].replace(";j,", ";j,abc,", 1)
     broken = tmp_path / "broken.csv"
     broken.write_text("\n".join(lines) + "\n")
-    proc = kedro(project, "run", "--pipeline=compare", "--params", f"compare.truth={truth_file},compare.generated={broken}", check=False)
+    proc = kedro(
+        project,
+        "run",
+        "--pipeline=compare",
+        "--params",
+        f"compare.truth={truth_file},compare.generated={broken}",
+        check=False,
+    )
     text = " ".join((proc.stdout + proc.stderr).split())
     assert proc.returncode != 0 and "broken.csv: 1 of 2963 lines are malformed (line 7:" in text

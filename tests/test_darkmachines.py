@@ -59,14 +59,17 @@ def test_round_trip(tmp_path):
         np.testing.assert_array_equal(b["event_index"], a["event_index"])
         for col in ("e", "pt", "eta", "phi"):  # float32 in memory: equal to float32 precision
             np.testing.assert_allclose(b[col], a[col].astype(np.float32), rtol=2e-7, atol=1e-7)
-    assert gzip.open(tmp_path / "s.csv.gz", "rt").readline().endswith(";\n")
+    with gzip.open(tmp_path / "s.csv.gz", "rt") as f:
+        assert f.readline().endswith(";\n")
 
 
 def test_writer_orders_objects_like_the_challenge():
     objects = pd.DataFrame(
         {
             "event_index": [0, 0, 0, 0, 0],
-            "type": pd.Categorical(["g", "e+", "j", "b", "j"], categories=["j", "b", "e-", "e+", "m-", "m+", "g"], ordered=True),
+            "type": pd.Categorical(
+                ["g", "e+", "j", "b", "j"], categories=["j", "b", "e-", "e+", "m-", "m+", "g"], ordered=True
+            ),
             "e": [50.0, 40.0, 40.0, 90.0, 200.0],
             "pt": [30.0, 35.0, 30.0, 80.0, 150.0],
             "eta": [0.0] * 5,

@@ -86,7 +86,9 @@ def test_eq_6_5_weighting_by_hand_and_missing_groups_refused():
         m.weighted_combination({"event": 0.1, "photon1": float("nan")}, {"event": 10, "photon1": 5})
 
 
-def _tables(rows: list[tuple[int, str, float, float, float, float]], met: list[float]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _tables(
+    rows: list[tuple[int, str, float, float, float, float]], met: list[float]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     objects = pd.DataFrame(rows, columns=["event_index", "type", "e", "pt", "eta", "phi"])
     objects["type"] = objects["type"].astype(TYPE_DTYPE)
     events = pd.DataFrame({"met": met, "met_phi": [0.5] * len(met)})
@@ -95,14 +97,23 @@ def _tables(rows: list[tuple[int, str, float, float, float, float]], met: list[f
 
 def test_full_event_matrix_orders_every_object_by_pt_across_types():
     events, objects = _tables(
-        [(0, "j", 120.0, 100.0, 0.5, 1.0), (0, "e-", 60.0, 50.0, -1.0, -2.0), (0, "b", 400.0, 200.0, 2.0, 3.0), (1, "g", 20.0, 10.0, 0.0, 0.0)],
+        [
+            (0, "j", 120.0, 100.0, 0.5, 1.0),
+            (0, "e-", 60.0, 50.0, -1.0, -2.0),
+            (0, "b", 400.0, 200.0, 2.0, 3.0),
+            (1, "g", 20.0, 10.0, 0.0, 0.0),
+        ],
         met=[1000.0, 10.0],
     )
     x = full_event_matrix(events, objects, max_objects=3)
     cols = full_event_columns(3)
     row0 = dict(zip(cols, x[0], strict=True))
     assert [row0["obj0_type"], row0["obj1_type"], row0["obj2_type"]] == [1, 0, 2]  # b (200), j (100), e- (50)
-    assert row0["obj0_log10_pt"] == pytest.approx(np.log10(200)) and row0["obj2_eta"] == -1.0 and row0["obj1_log10_e"] == pytest.approx(np.log10(120))
+    assert (
+        row0["obj0_log10_pt"] == pytest.approx(np.log10(200))
+        and row0["obj2_eta"] == -1.0
+        and row0["obj1_log10_e"] == pytest.approx(np.log10(120))
+    )
     assert row0["log10_met"] == pytest.approx(3.0) and row0["met_phi"] == 0.5
     assert x[1, 0] == 6 and np.isnan(x[1, 5:15]).all()  # one photon, then nothing
 
@@ -121,7 +132,12 @@ def test_classifier_auc_half_when_indistinguishable_and_one_when_separable():
     assert best == pytest.approx(0.695)
     types_a, types_b = rng.choice(3, 20_000, p=t), rng.choice(3, 20_000, p=g)
     noise = rng.normal(size=(40_000, 4))
-    cat = classifier_auc(np.c_[types_a, noise[:20_000]], np.c_[types_b, noise[20_000:]], seed=0, categorical=np.array([True, False, False, False, False]))
+    cat = classifier_auc(
+        np.c_[types_a, noise[:20_000]],
+        np.c_[types_b, noise[20_000:]],
+        seed=0,
+        categorical=np.array([True, False, False, False, False]),
+    )
     assert cat.auc == pytest.approx(best, abs=3 * cat.error + 0.005)
 
 
@@ -158,7 +174,12 @@ def real_halves():
 
 
 def _with_counts(events: pd.DataFrame, objects: pd.DataFrame) -> pd.DataFrame:
-    counts = objects.groupby(["event_index", "type"], observed=False).size().unstack().reindex(range(len(events)), fill_value=0)
+    counts = (
+        objects.groupby(["event_index", "type"], observed=False)
+        .size()
+        .unstack()
+        .reindex(range(len(events)), fill_value=0)
+    )
     return events.assign(**{c: counts[s].to_numpy() for s, c in COUNT_COLUMNS.items()})
 
 
@@ -171,7 +192,9 @@ def _ladder(events, objects, name):
         lep = objects["type"].astype(str).isin(["e-", "e+", "m-", "m+"]).to_numpy()
         rungs = []
         for frac in (0.1, 0.3):
-            kept = objects[~(lep & np.isin(objects["event_index"].to_numpy(), order[: int(frac * len(events))]))].reset_index(drop=True)
+            kept = objects[
+                ~(lep & np.isin(objects["event_index"].to_numpy(), order[: int(frac * len(events))]))
+            ].reset_index(drop=True)
             rungs.append((_with_counts(events, kept), kept))
         return rungs
     if name == "outliers":  # MET of 1 %, 5 % of the events multiplied by 10
@@ -209,12 +232,26 @@ def test_a_group_never_generated_gets_the_worst_values(real_halves):
     truth, edges, (events, objects) = real_halves
     lep = objects["type"].astype(str).isin(["e-", "e+", "m-", "m+"]).to_numpy()
     kept = objects[~lep].reset_index(drop=True)
-    rows, none = compare(truth, Sample.from_tables(_with_counts(events, kept), kept), edges, seed=1, n_bootstrap=0, folds=2, physics_distances=False)
+    rows, none = compare(
+        truth,
+        Sample.from_tables(_with_counts(events, kept), kept),
+        edges,
+        seed=1,
+        n_bootstrap=0,
+        folds=2,
+        physics_distances=False,
+    )
     leptons = rows[rows["group"].isin(["lepton1", "lepton2"])]
-    assert (leptons["n_generated"] == 0).all() and (leptons["js"] == 1.0).all() and (leptons["w1_sample"] == m.WORST["w1_sample"]).all()
+    assert (
+        (leptons["n_generated"] == 0).all()
+        and (leptons["js"] == 1.0).all()
+        and (leptons["w1_sample"] == m.WORST["w1_sample"]).all()
+    )
     assert none["coverage"] == pytest.approx(4 / 6)
     partial = _ladder(events, objects, "lepton_drop")[-1]
-    _, some = compare(truth, Sample.from_tables(*partial), edges, seed=1, n_bootstrap=0, folds=2, physics_distances=False)
+    _, some = compare(
+        truth, Sample.from_tables(*partial), edges, seed=1, n_bootstrap=0, folds=2, physics_distances=False
+    )
     assert some["coverage"] == 1.0 and none["js"] > some["js"] + 0.1 and none["w1_sample"] > some["w1_sample"] + 1.0
 
 
@@ -226,10 +263,24 @@ def test_jet_smearing_is_seen_by_the_full_event_classifier(real_halves):
     truth, edges, (events, objects) = real_halves
     jets = objects["type"].astype(str).isin(["j", "b"]).to_numpy()
     noise = np.random.default_rng(8).standard_normal(len(objects))
-    aucs = [compare(truth, Sample.from_tables(events, objects), edges, seed=1, n_bootstrap=0, folds=3, physics_distances=False)[1]["auc_full"]]
+    aucs = [
+        compare(
+            truth, Sample.from_tables(events, objects), edges, seed=1, n_bootstrap=0, folds=3, physics_distances=False
+        )[1]["auc_full"]
+    ]
     for s in (0.05, 0.1, 0.2):
         f = np.where(jets, 1 + s * noise, 1.0)
-        aucs.append(compare(truth, Sample.from_tables(events, objects.assign(pt=objects["pt"] * f, e=objects["e"] * f)), edges, seed=1, n_bootstrap=0, folds=3, physics_distances=False)[1]["auc_full"])
+        aucs.append(
+            compare(
+                truth,
+                Sample.from_tables(events, objects.assign(pt=objects["pt"] * f, e=objects["e"] * f)),
+                edges,
+                seed=1,
+                n_bootstrap=0,
+                folds=3,
+                physics_distances=False,
+            )[1]["auc_full"]
+        )
     assert all(np.diff(aucs) > 0), aucs
 
 

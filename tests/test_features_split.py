@@ -78,7 +78,14 @@ def test_detector_representation_round_trip_and_known_values():
     # pT -> ln(pT - 20), eta -> atanh(eta / 2.8), E -> ln(E - pT cosh eta) for jets (§3.1 cuts)
     assert scaler.objects["j"]["pt"].mean == pytest.approx(np.log(jets["pt"] - 20.0).mean(), rel=1e-9)
     assert scaler.objects["j"]["eta"].mean == pytest.approx(np.arctanh(jets["eta"] / 2.8).mean(), abs=1e-9)
-    assert scaler.objects["j"]["e"].std == pytest.approx(np.log(np.maximum(jets["e"].to_numpy(float) - jets["pt"].to_numpy(float) * np.cosh(jets["eta"].to_numpy(float)), 1e-3)).std(), rel=1e-9)
+    assert scaler.objects["j"]["e"].std == pytest.approx(
+        np.log(
+            np.maximum(
+                jets["e"].to_numpy(float) - jets["pt"].to_numpy(float) * np.cosh(jets["eta"].to_numpy(float)), 1e-3
+            )
+        ).std(),
+        rel=1e-9,
+    )
     muons = obj[obj["type"] == "m-"]
     assert scaler.objects["m-"]["pt"].mean == pytest.approx(np.log(muons["pt"] - 15.0).mean(), rel=1e-9)
     again = FeatureScaler.from_dict(json.loads(json.dumps(scaler.to_dict())))

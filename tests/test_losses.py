@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
-
-from lhc_vae.models import multi  # noqa: E402
-from lhc_vae.models.experiments import EXPERIMENTS  # noqa: E402
-from lhc_vae.models.losses import (  # noqa: E402
+from lhc_vae.models import multi
+from lhc_vae.models.experiments import EXPERIMENTS
+from lhc_vae.models.losses import (
     RECONSTRUCTION_LOSSES,
     kl_divergence,
     loss_record,
@@ -18,7 +17,7 @@ from lhc_vae.models.losses import (  # noqa: E402
     summed_categorical_crossentropy,
     summed_mse,
 )
-from lhc_vae.models.vae import assemble, compile_vae, fit_vae, targets  # noqa: E402
+from lhc_vae.models.vae import assemble, compile_vae, fit_vae, targets
 
 LN2 = float(np.log(2.0))
 
@@ -28,7 +27,9 @@ def test_summed_mse_sums_over_features_known_answer():
     np.testing.assert_allclose(np.asarray(summed_mse(y_true, y_pred)), [4.0, 4.0, 4.0])  # Keras's "mse": 1.0
     assert float(np.mean(keras.losses.mean_squared_error(y_true, y_pred))) == pytest.approx(1.0)
     # (n, slots, features): all non-batch axes are summed, 3 slots x 4 features x 2^2 = 48
-    np.testing.assert_allclose(np.asarray(summed_mse(np.zeros((2, 3, 4)), np.full((2, 3, 4), 2.0, np.float32))), [48.0, 48.0])
+    np.testing.assert_allclose(
+        np.asarray(summed_mse(np.zeros((2, 3, 4)), np.full((2, 3, 4), 2.0, np.float32))), [48.0, 48.0]
+    )
 
 
 def test_summed_bce_is_k_ln2_at_one_half():
@@ -45,7 +46,9 @@ def test_summed_cce_sums_over_slots():
     y_true = np.zeros((2, slots, classes), np.float32)
     y_true[:, :, -1] = 1.0
     uniform = np.full((2, slots, classes), 1.0 / classes, np.float32)
-    np.testing.assert_allclose(np.asarray(summed_categorical_crossentropy(y_true, uniform)), [slots * np.log(classes)] * 2, rtol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(summed_categorical_crossentropy(y_true, uniform)), [slots * np.log(classes)] * 2, rtol=1e-6
+    )
 
 
 def test_every_experiment_uses_the_summed_losses_on_every_output():
@@ -79,18 +82,29 @@ def _tiny_beta_vae(kernel_scale: float, seed: int = 0):
     inputs = {"met": keras.Input((2,), name="met"), "mask": keras.Input((6,), name="mask")}
     h = keras.layers.Concatenate()([inputs["met"], inputs["mask"]])
     z_mean = keras.layers.Dense(3, kernel_initializer=init, bias_initializer="zeros", name="z_mean")(h)
-    z_log_var = keras.layers.Dense(3, kernel_initializer=init, bias_initializer=keras.initializers.Constant(np.log(4.0)), name="z_log_var")(h)
+    z_log_var = keras.layers.Dense(
+        3, kernel_initializer=init, bias_initializer=keras.initializers.Constant(np.log(4.0)), name="z_log_var"
+    )(h)
     encoder = keras.Model(inputs, {"z_mean": z_mean, "z_log_var": z_log_var})
     z = keras.Input((3,))
     ones = keras.initializers.Constant(1.0)
     outputs = {
         "met": keras.layers.Dense(2, kernel_initializer=init, bias_initializer=ones, name="met")(z),
-        "features": keras.layers.Reshape((3, 4), name="features")(keras.layers.Dense(12, kernel_initializer=init, bias_initializer=ones)(z)),
-        "types": keras.layers.Softmax(name="types")(keras.layers.Reshape((3, 5))(keras.layers.Dense(15, kernel_initializer=init)(z))),
+        "features": keras.layers.Reshape((3, 4), name="features")(
+            keras.layers.Dense(12, kernel_initializer=init, bias_initializer=ones)(z)
+        ),
+        "types": keras.layers.Softmax(name="types")(
+            keras.layers.Reshape((3, 5))(keras.layers.Dense(15, kernel_initializer=init)(z))
+        ),
         "mask": keras.layers.Dense(6, activation="sigmoid", kernel_initializer=init, name="mask")(z),
     }
     decoder = keras.Model(z, outputs)
-    losses = {"met": summed_mse, "features": summed_mse, "types": summed_categorical_crossentropy, "mask": summed_binary_crossentropy}
+    losses = {
+        "met": summed_mse,
+        "features": summed_mse,
+        "types": summed_categorical_crossentropy,
+        "mask": summed_binary_crossentropy,
+    }
     return encoder, decoder, losses
 
 
@@ -125,7 +139,9 @@ def test_compiled_loss_of_a_constant_model_is_known_by_hand():
     rec = 2.0 + 12.0 + 3 * np.log(5.0) + 6 * LN2
     kl = 1.5 * (3 - np.log(4.0))
     assert result["loss"] == pytest.approx(rec + beta * kl, rel=1e-5)
-    assert result["met_loss"] == pytest.approx(2.0, rel=1e-6) and result["features_loss"] == pytest.approx(12.0, rel=1e-6)
+    assert result["met_loss"] == pytest.approx(2.0, rel=1e-6) and result["features_loss"] == pytest.approx(
+        12.0, rel=1e-6
+    )
     assert result["kl_loss"] == pytest.approx(kl, rel=1e-5)
 
 

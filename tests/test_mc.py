@@ -35,7 +35,10 @@ def test_resolutions_and_efficiencies_match_the_card():
     assert sigma[1] == pytest.approx(np.sqrt((0.05 * 100) ** 2 + 0.706**2 * 100))
     rel = det.tracker_sigma_over_pt(np.array([50.0]), np.array([1.0]), DET["muon"]["resolution"])
     assert rel[0] == pytest.approx(np.hypot(0.015, 1.5e-4 * 50))
-    eff = det.binned(np.array([0.0, -1.6, 2.6]), **{"edges": DET["electron"]["efficiency"]["eta_edges"], "table": DET["electron"]["efficiency"]["values"]})
+    eff = det.binned(
+        np.array([0.0, -1.6, 2.6]),
+        **{"edges": DET["electron"]["efficiency"]["eta_edges"], "table": DET["electron"]["efficiency"]["values"]},
+    )
     np.testing.assert_allclose(eff, [0.95, 0.85, 0.0])
 
 
@@ -84,7 +87,9 @@ def test_ttbar_physics(ttbar, tmp_path):
 @pytest.mark.slow
 def test_stop_has_more_met_than_ttbar(ttbar, monkeypatch):
     monkeypatch.chdir(ROOT)  # the SLHA path in the settings is relative to the project root
-    stop, stop_stats = generate(200, "stop_02", MC["processes"]["stop_02"]["settings"], DET, seed=3, n_workers=1, block_size=100, progress=False)
+    stop, stop_stats = generate(
+        200, "stop_02", MC["processes"]["stop_02"]["settings"], DET, seed=3, n_workers=1, block_size=100, progress=False
+    )
     assert 1.0 < stop_stats["sigma_pb"] < 20.0  # LO stop pairs at 300 GeV: a few pb
     assert stop.events["met"].mean() > 1.3 * ttbar[0].events["met"].mean()
 

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
 
-keras = pytest.importorskip("keras")
-
-from lhc_vae.benchmarks.synthetic import make_tables  # noqa: E402
-from lhc_vae.events.features import FeatureScaler  # noqa: E402
-from lhc_vae.events.schema import SYMBOLS, primary_tables  # noqa: E402
-from lhc_vae.models import priors  # noqa: E402
-from lhc_vae.models.architectures import baseline_decoder, baseline_encoder, exp3_decoder, exp3_encoder  # noqa: E402
-from lhc_vae.models.experiments import get_experiment  # noqa: E402
-from lhc_vae.models.generation import generate  # noqa: E402
-from lhc_vae.models.layouts import JetsLayout, WholeEventLayout  # noqa: E402
-from lhc_vae.models.vae import assemble, compile_vae, targets, train  # noqa: E402
-from lhc_vae.models.losses import kl_divergence  # noqa: E402
-from lhc_vae.models.variators import AlphaVariator, BetaVariator  # noqa: E402
+from lhc_vae.benchmarks.synthetic import make_tables
+from lhc_vae.events.features import FeatureScaler
+from lhc_vae.events.schema import SYMBOLS, primary_tables
+from lhc_vae.models import priors
+from lhc_vae.models.architectures import baseline_decoder, baseline_encoder, exp3_decoder, exp3_encoder
+from lhc_vae.models.experiments import get_experiment
+from lhc_vae.models.generation import generate
+from lhc_vae.models.layouts import JetsLayout, WholeEventLayout
+from lhc_vae.models.losses import kl_divergence
+from lhc_vae.models.vae import assemble, compile_vae, targets, train
+from lhc_vae.models.variators import AlphaVariator, BetaVariator
 
 
 def dense(i: int, o: int) -> int:
@@ -40,7 +39,9 @@ def test_kl_divergence_matches_hand_computation():
     # KL = -1/2 sum(1 + log var - mu^2 - var) = -1/2 [(1 + 0 - 1 - 1) + (1 + ln 4 - 0 - 4)]
     expected = -0.5 * ((1 + 0 - 1 - 1) + (1 + np.log(4.0) - 0 - 4))
     assert float(np.asarray(kl_divergence(mu, log_var))[0]) == pytest.approx(expected, rel=1e-6)
-    z, kl = BetaVariator(seed=2)(np.zeros((20000, 2), np.float32), np.full((20000, 2), np.log(4.0), np.float32), training=True)
+    z, kl = BetaVariator(seed=2)(
+        np.zeros((20000, 2), np.float32), np.full((20000, 2), np.log(4.0), np.float32), training=True
+    )
     assert np.asarray(z).std(axis=0) == pytest.approx([2.0, 2.0], rel=0.03)
     assert np.asarray(kl).mean() == pytest.approx(-0.5 * 2 * (1 + np.log(4.0) - 4), rel=1e-5)
 
@@ -64,7 +65,9 @@ def test_baseline_parameter_counts_follow_the_thesis_layer_sizes():
     latent = 160
     enc, dec = baseline_encoder(layout, latent), baseline_decoder(layout, latent)
     branches = sum(dense(n, 512) + dense(512, 512) for n in (2, 19 * 8, 19 * 4))
-    joint = dense(3 * 512, 512) + dense(512, 512) + dense(512, 2 * latent) + 4 * 2 * latent + 2 * dense(2 * latent, latent)
+    joint = (
+        dense(3 * 512, 512) + dense(512, 512) + dense(512, 2 * latent) + 4 * 2 * latent + 2 * dense(2 * latent, latent)
+    )
     assert enc.count_params() == branches + joint
     heads = sum(dense(512, 512) + dense(512, n) for n in (2, 19 * 8, 19 * 4))
     assert dec.count_params() == dense(latent, 512) + dense(512, 512) + heads
@@ -79,14 +82,16 @@ def _model_tables(n: int, seed: int):
 
 
 def test_layouts_round_trip_events():
-    events, objects, _, mev, mobj = _model_tables(400, seed=3)
+    events, _objects, _, mev, mobj = _model_tables(400, seed=3)
     for layout in (JetsLayout(), WholeEventLayout(19)):
         ev = mev[layout.select(mev)]
         obj = mobj[mobj["event_index"].isin(ev["event_index"])]
         arrays = layout.to_arrays(ev, obj)
         back_events, back_objects = layout.from_arrays(arrays)
         np.testing.assert_allclose(back_events["met"], ev["met"], rtol=1e-6)
-        want = obj.assign(event_index=pd.Series(np.arange(len(ev)), index=ev["event_index"]).reindex(obj["event_index"]).to_numpy())
+        want = obj.assign(
+            event_index=pd.Series(np.arange(len(ev)), index=ev["event_index"]).reindex(obj["event_index"]).to_numpy()
+        )
         key = ["event_index", "type", "pt"]
         a = want.sort_values(key).reset_index(drop=True)
         b = back_objects.sort_values(key).reset_index(drop=True)
@@ -180,10 +185,28 @@ def test_ier_before_corrections_counts_every_event_with_a_corrected_value():
 
     _, _, scaler, _, _ = _model_tables(200, seed=6)
     clean = scaler.transform_objects(
-        pd.DataFrame({"event_index": [0], "type": pd.Categorical(["j"], categories=list(SYMBOLS)), "e": [120.0], "pt": [100.0], "eta": [0.1], "phi": [0.2]})
+        pd.DataFrame(
+            {
+                "event_index": [0],
+                "type": pd.Categorical(["j"], categories=list(SYMBOLS)),
+                "e": [120.0],
+                "pt": [100.0],
+                "eta": [0.1],
+                "phi": [0.2],
+            }
+        )
     )
     soft = scaler.transform_objects(
-        pd.DataFrame({"event_index": [3], "type": pd.Categorical(["j"], categories=list(SYMBOLS)), "e": [12.0], "pt": [10.0], "eta": [0.1], "phi": [0.2]})
+        pd.DataFrame(
+            {
+                "event_index": [3],
+                "type": pd.Categorical(["j"], categories=list(SYMBOLS)),
+                "e": [12.0],
+                "pt": [10.0],
+                "eta": [0.1],
+                "phi": [0.2],
+            }
+        )
     )
     row = clean.iloc[0]
     objects = pd.DataFrame(
@@ -216,7 +239,9 @@ def test_batch_norm_statistics_are_recalibrated_to_the_training_data():
 
     x = np.random.default_rng(0).normal(3.0, 2.0, size=(5000, 2)).astype(np.float32)
     inp = keras.Input((2,), name="x")
-    dense = keras.layers.Dense(2, use_bias=False, kernel_initializer=keras.initializers.Constant([[1.0, 0.5], [0.0, 2.0]]))
+    dense = keras.layers.Dense(
+        2, use_bias=False, kernel_initializer=keras.initializers.Constant([[1.0, 0.5], [0.0, 2.0]])
+    )
     bn = keras.layers.BatchNormalization(epsilon=1e-6)
     model = keras.Model({"x": inp}, bn(dense(inp)))
     h = x @ np.array([[1.0, 0.5], [0.0, 2.0]], dtype=np.float32)
@@ -273,7 +298,9 @@ def test_likelihood_sigma_is_the_residual_rms_of_present_objects_and_is_sampled(
     zero = keras.layers.Dense(3, kernel_initializer="zeros", bias_initializer="zeros")
     encoder = keras.Model({"met": x_in}, {"z_mean": zero(x_in)})
     z_in = keras.Input((3,), name="z")
-    head = keras.layers.Dense(2, kernel_initializer="zeros", bias_initializer=keras.initializers.Constant([1.0, -2.0]), name="met")
+    head = keras.layers.Dense(
+        2, kernel_initializer="zeros", bias_initializer=keras.initializers.Constant([1.0, -2.0]), name="met"
+    )
     decoder = keras.Model(z_in, {"met": head(z_in)})
     rng = np.random.default_rng(0)
     x = np.array([1.0, -2.0]) + rng.standard_normal((60_000, 2)) * np.array([0.5, 2.0])

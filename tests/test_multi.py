@@ -45,7 +45,9 @@ def test_two_level_mask_generator():
     np.testing.assert_allclose(keys_gen.reindex(keys_truth.index[:3]), keys_truth.iloc[:3], atol=0.004)
     assert keys_gen.get("9000001", 0.0) > 0  # a mask seen once is still generated
     level_one = set(keys_truth.index[:3])
-    assert np.mean([k in level_one for k in pd.Series(["".join(map(str, r)) for r in draws])]) == pytest.approx(gen.level_one_mass, abs=0.003)
+    assert np.mean([k in level_one for k in pd.Series(["".join(map(str, r)) for r in draws])]) == pytest.approx(
+        gen.level_one_mass, abs=0.003
+    )
     again = TwoLevelMaskGenerator.from_dict(json.loads(json.dumps(gen.to_dict())))
     np.testing.assert_array_equal(again.sample(1000, seed=1), gen.sample(1000, seed=1))
 
@@ -54,9 +56,11 @@ def test_thermometer_round_trip_and_cap():
     counts = np.array([[2, 2, 0, 0, 0, 0, 1], [4, 0, 1, 0, 3, 0, 0]])
     bits = thermometer(counts)
     assert bits.shape == (2, 28)
-    assert "".join(str(int(b)) for b in bits[0]) == "1100" "1100" "0000" "0000" "0000" "0000" "1000"
+    assert "".join(str(int(b)) for b in bits[0]) == "1100110000000000000000001000"
     np.testing.assert_array_equal(thermometer_counts(bits * 0.9 + 0.05, threshold=0.1), counts)
-    np.testing.assert_array_equal(thermometer_counts(thermometer(np.array([[6, 0, 0, 0, 0, 0, 0]])), 0.5), [[4, 0, 0, 0, 0, 0, 0]])
+    np.testing.assert_array_equal(
+        thermometer_counts(thermometer(np.array([[6, 0, 0, 0, 0, 0, 0]])), 0.5), [[4, 0, 0, 0, 0, 0, 0]]
+    )
     capped = cap_objects(np.array([[12, 5, 3, 0, 0, 0, 2]]))
     assert capped.sum() == 19 and capped.tolist() == [[12, 5, 2, 0, 0, 0, 0]]
 
@@ -68,16 +72,24 @@ def dense(i: int, o: int) -> int:
 def test_component_parameter_counts_follow_the_thesis():
     exp2 = {c.name: c for c in components("exp2", 32)}
     met_enc, met_dec = exp2["met"].encoder(), exp2["met"].decoder()
-    assert met_enc.count_params() == dense(2, 128) + dense(128, 128) + dense(128, 64) + dense(64, 64) + dense(64, 32) + 2 * dense(32, 32)
+    assert met_enc.count_params() == dense(2, 128) + dense(128, 128) + dense(128, 64) + dense(64, 64) + dense(
+        64, 32
+    ) + 2 * dense(32, 32)
     assert met_dec.count_params() == dense(32, 64) + dense(64, 64) + dense(64, 64) + dense(64, 2)
     jet_enc, jet_dec = exp2["j"].encoder(), exp2["j"].decoder()  # doubled units, latent 64
-    assert jet_enc.count_params() == dense(4, 256) + dense(256, 256) + dense(256, 128) + dense(128, 128) + dense(128, 64) + 2 * dense(64, 64)
+    assert jet_enc.count_params() == dense(4, 256) + dense(256, 256) + dense(256, 128) + dense(128, 128) + dense(
+        128, 64
+    ) + 2 * dense(64, 64)
     assert jet_dec.count_params() == dense(64, 128) + 2 * dense(128, 128) + dense(128, 4)
     exp1 = {c.name: c for c in components("exp1", 160)}
     ev_enc, ev_dec = exp1["event"].encoder(), exp1["event"].decoder()
     branches = dense(2, 512) + dense(512, 512) + dense(28, 512) + dense(512, 512)
-    assert ev_enc.count_params() == branches + dense(1024, 512) + dense(512, 512) + dense(512, 320) + 4 * 320 + dense(320, 160)
-    assert ev_dec.count_params() == dense(160, 512) + dense(512, 512) + dense(512, 256) + dense(256, 2) + dense(512, 512) + dense(512, 28)
+    assert ev_enc.count_params() == branches + dense(1024, 512) + dense(512, 512) + dense(512, 320) + 4 * 320 + dense(
+        320, 160
+    )
+    assert ev_dec.count_params() == dense(160, 512) + dense(512, 512) + dense(512, 256) + dense(256, 2) + dense(
+        512, 512
+    ) + dense(512, 28)
     assert len(exp1) == len(exp2) == 8 and {SYMBOL_SLUG[s] for s in SYMBOLS} < set(exp1)
 
 
@@ -118,13 +130,19 @@ def test_exp2_runs_end_to_end(project):
     # the benchmark times the MC chain and every trained model in one run; the report shows it
     kedro(project, "run", "--pipeline=benchmark", "--params", "benchmark.mc_block_size=30,benchmark.large_batch=5000")
     bench = json.loads((project / "data" / "08_reporting" / "pythia" / "ttbar" / "benchmark.json").read_text())
-    assert bench["mc"]["events_tried"] == 30 and bench["mc"]["n_blocks"] == 1 and bench["mc"]["ms_per_event_per_core"] > 0
+    assert (
+        bench["mc"]["events_tried"] == 30 and bench["mc"]["n_blocks"] == 1 and bench["mc"]["ms_per_event_per_core"] > 0
+    )
     assert bench["mc"]["sample"] is None  # no MC sample in this project (the data came from make_tables)
     model = bench["models"]["exp2/beta_1p5"]
     assert model["flops_per_event"] > 0 and 0 < model["roofline_percent"] < 100
     assert model["start_point"].startswith("noise") and bench["one_core_process"]["cpus"] == 1
-    assert model["speedup_1core"] == pytest.approx(bench["mc"]["ms_per_event_per_core"] / model["one_core"]["ms_per_event_steady"])
-    assert model["speedup_all_cores"] == pytest.approx(bench["mc"]["ms_per_event_all_cores"] / model["ms_per_event_steady"])
+    assert model["speedup_1core"] == pytest.approx(
+        bench["mc"]["ms_per_event_per_core"] / model["one_core"]["ms_per_event_steady"]
+    )
+    assert model["speedup_all_cores"] == pytest.approx(
+        bench["mc"]["ms_per_event_all_cores"] / model["ms_per_event_steady"]
+    )
     matmul = bench["matmul"]["all_cores"]
     assert bench["preprocessing"]["events"] == 2000 and bench["matmul_gflops"] == matmul["median_gflops"] > 1
     assert matmul["min_gflops"] <= matmul["median_gflops"] <= matmul["max_gflops"] and matmul["n"] >= 5
@@ -153,12 +171,16 @@ def test_exp1_generation_from_truth_is_batched_and_bounded():
     scaler = FeatureScaler.fit(events, objects)
     mev, mobj = scaler.transform_events(events), scaler.transform_objects(objects)
     models = {c.name: {"encoder": c.encoder(), "decoder": c.decoder()} for c in components("exp1", 8)}
-    ev, obj, counts = generate_exp1(models, mev, mobj, 500, alpha=0.2, threshold=0.1, seed=4, encode=encode, decode=decode)
+    ev, obj, counts = generate_exp1(
+        models, mev, mobj, 500, alpha=0.2, threshold=0.1, seed=4, encode=encode, decode=decode
+    )
     assert len(ev) == 500 and counts.shape == (500, 7)
     assert counts.sum(axis=1).max() <= 19 and (counts <= 4).all()
     got = obj.groupby(["event_index", "type"], observed=False).size().unstack().reindex(range(500), fill_value=0)
     np.testing.assert_array_equal(got[list(SYMBOLS)].to_numpy(), counts)
-    ev2, obj2, _ = generate_exp1(models, mev, mobj, 500, alpha=0.2, threshold=0.1, seed=4, encode=encode, decode=decode)
+    _ev2, obj2, _ = generate_exp1(
+        models, mev, mobj, 500, alpha=0.2, threshold=0.1, seed=4, encode=encode, decode=decode
+    )
     pd.testing.assert_frame_equal(obj, obj2)
 
 
@@ -192,14 +214,22 @@ def test_exp1_keeps_the_truth_events_own_objects():
     scaler = FeatureScaler.fit(events, objects)
     mev, mobj = scaler.transform_events(events), scaler.transform_objects(objects)
     models = {name: {"encoder": name, "decoder": name} for name in ["event", *SYMBOL_SLUG.values()]}
-    ev, obj, counts = generate_exp1(models, mev, mobj, 300, alpha=0.0, threshold=0.5, seed=9, encode=_pass_through, decode=_identity_decode)
+    ev, obj, _counts = generate_exp1(
+        models, mev, mobj, 300, alpha=0.0, threshold=0.5, seed=9, encode=_pass_through, decode=_identity_decode
+    )
     rows = np.random.default_rng(9).integers(0, 400, size=300)  # the events generate_exp1 picks
     np.testing.assert_allclose(ev["met"].to_numpy(), mev["met"].to_numpy()[rows], rtol=1e-6)
     own = mobj[mobj["position"] < 4]
     for i in (0, 7, 123, 299):
-        want = own[own["event_index"] == rows[i]].sort_values(["type", "position"])[["e", "pt", "eta", "phi"]].to_numpy()
+        want = (
+            own[own["event_index"] == rows[i]].sort_values(["type", "position"])[["e", "pt", "eta", "phi"]].to_numpy()
+        )
         got = obj[obj["event_index"] == i]
-        got = got.assign(rank=got.groupby("type", observed=True).cumcount()).sort_values(["type", "rank"])[["e", "pt", "eta", "phi"]].to_numpy()
+        got = (
+            got.assign(rank=got.groupby("type", observed=True).cumcount())
+            .sort_values(["type", "rank"])[["e", "pt", "eta", "phi"]]
+            .to_numpy()
+        )
         np.testing.assert_allclose(got, want, rtol=1e-6)
 
 

@@ -80,6 +80,7 @@ def _mmd2_population_1d(shift: float, scale: float) -> float:
 
 def _mmd2_brute(x, y, ix, iy) -> float:
     """Direct double loop over pairs of distinct parent events (the estimator's definition)."""
+
     def k(a, b):
         return (a @ b / x.shape[1] + 1.0) ** 4
 
@@ -174,9 +175,7 @@ def test_mmd2_estimator_against_brute_force():
     x, y = rng.normal(size=(12, 2)), rng.normal(0.5, 1.0, size=(9, 2))
     # no duplicates: JetNet's unbiased estimator (diagonal removed)
     kxx, kyy, kxy = ((a @ b.T / 2 + 1) ** 4 for a, b in ((x, x), (y, y), (x, y)))
-    jetnet = (
-        (kxx.sum() - np.trace(kxx)) / (12 * 11) + (kyy.sum() - np.trace(kyy)) / (9 * 8) - 2 * kxy.mean()
-    )
+    jetnet = (kxx.sum() - np.trace(kxx)) / (12 * 11) + (kyy.sum() - np.trace(kyy)) / (9 * 8) - 2 * kxy.mean()
     assert mmd2_poly(x, y) == pytest.approx(jetnet, rel=1e-12)
     # with duplicates (a with-replacement batch): pairs of copies of one event are left out
     ix, iy = np.array([0, 0, 3, 5, 5, 5, 7]), np.array([1, 2, 2, 8])
@@ -249,4 +248,6 @@ def test_kpd_is_centred_on_zero_under_the_null_and_its_error_covers_the_spread()
         value, err = kpd(real, gen, seed=seed, num_batches=10)
         pulls.append(value / err)
     pulls = np.array(pulls)
-    assert abs(pulls.mean()) < 0.4 and 0.4 < pulls.std() < 1.2 and (pulls > -2.5).all(), pulls  # not 10x inflated either
+    assert abs(pulls.mean()) < 0.4 and 0.4 < pulls.std() < 1.2 and (pulls > -2.5).all(), (
+        pulls
+    )  # not 10x inflated either

@@ -31,7 +31,11 @@ def test_two_processes_never_overwrite_each_other(project):
         assert set(events["process_id"]) == {process}
         assert events["event_index"].tolist() == list(range(n))
         assert events["passes_selection"].all()  # every synthetic event has a hard jet
-        assert events["split"].value_counts().to_dict() == {"train": n - 2 * round(0.1 * n), "validation": round(0.1 * n), "test": round(0.1 * n)}
+        assert events["split"].value_counts().to_dict() == {
+            "train": n - 2 * round(0.1 * n),
+            "validation": round(0.1 * n),
+            "test": round(0.1 * n),
+        }
         objects = ParquetTableDataset(str(primary / "objects"), partition_cols=["type"]).load()
         assert sorted(p.name for p in (primary / "objects").iterdir()) == sorted(
             f"type={s}" for s in ("j", "b", "e-", "e%2B", "m-", "m%2B", "g")
@@ -53,10 +57,14 @@ def test_two_processes_never_overwrite_each_other(project):
         mobj = pd.read_parquet(model / "objects.parquet")
         train_jets = mobj[(mobj["split"] == "train") & (mobj["type"] == "j")]
         assert train_jets["pt"].mean() == pytest.approx(0.0, abs=1e-4)  # fitted on train only
-        train_jets_gev = objects[(objects["type"] == "j") & events["split"].eq("train").to_numpy()[objects["event_index"]]]
+        train_jets_gev = objects[
+            (objects["type"] == "j") & events["split"].eq("train").to_numpy()[objects["event_index"]]
+        ]
         # the default representation is `detector`: jet pT enters as ln(pT - 20 GeV) (issue #12)
         assert scaler.representation == "detector"
-        assert scaler.objects["j"]["pt"].mean == pytest.approx(np.log(train_jets_gev["pt"].astype(float) - 20.0).mean(), rel=1e-5)
+        assert scaler.objects["j"]["pt"].mean == pytest.approx(
+            np.log(train_jets_gev["pt"].astype(float) - 20.0).mean(), rel=1e-5
+        )
 
 
 def test_too_many_rejects_fail_with_one_sentence(project):
@@ -76,7 +84,9 @@ def test_too_many_rejects_fail_with_one_sentence(project):
 
     # Raising the threshold lets the same file through, with the two lines recorded.
     kedro(project, "run", "--pipeline=preprocessing", "--params", "preprocessing.max_reject_fraction=0.01")
-    report = json.loads((project / "data" / "03_primary" / "pythia" / "ttbar" / "preprocessing_report.json").read_text())
+    report = json.loads(
+        (project / "data" / "03_primary" / "pythia" / "ttbar" / "preprocessing_report.json").read_text()
+    )
     assert report["n_rejected"] == 2 and report["n_events"] == 298
 
 
@@ -124,14 +134,15 @@ def test_viz_build_writes_pipeline_json(project):
 def test_notebook_runs_top_to_bottom_through_the_catalog(project):
     import nbclient
     import nbformat
-
     from conftest import ROOT
 
     write_darkmachines(make_tables(600, seed=4), project / "data" / "01_raw" / "pythia" / "ttbar.csv")
     kedro(project, "run", "--pipeline=preprocessing")
     (project / "notebooks").mkdir()
     nb = nbformat.read(ROOT / "notebooks" / "data_analysis.ipynb", as_version=4)
-    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(project / "notebooks")}}).execute()
+    nbclient.NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(project / "notebooks")}}
+    ).execute()
     printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "600 events" in printed
     assert not [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]

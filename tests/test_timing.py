@@ -10,24 +10,23 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
-keras = pytest.importorskip("keras")
-
-from lhc_vae.benchmarks.synthetic import make_tables  # noqa: E402
-from lhc_vae.events.features import FeatureScaler  # noqa: E402
-from lhc_vae.events.schema import primary_tables  # noqa: E402
-from lhc_vae.mc.simulation import BlockResult  # noqa: E402
-from lhc_vae.models import priors  # noqa: E402
-from lhc_vae.models.experiments import get_experiment  # noqa: E402
-from lhc_vae.models.generation import START_POINTS, multi_model_run, single_model_run, timed, truth_latent  # noqa: E402
-from lhc_vae.models.multi import components  # noqa: E402
-from lhc_vae.models.vae import encode  # noqa: E402
-from lhc_vae.pipelines.benchmark import nodes as bench  # noqa: E402
-from lhc_vae.pipelines.vae.nodes import fit_latent_prior, generate_events  # noqa: E402
+from lhc_vae.benchmarks.synthetic import make_tables
+from lhc_vae.events.features import FeatureScaler
+from lhc_vae.events.schema import primary_tables
+from lhc_vae.mc.simulation import BlockResult
+from lhc_vae.models import priors
+from lhc_vae.models.experiments import get_experiment
+from lhc_vae.models.generation import START_POINTS, multi_model_run, single_model_run, timed, truth_latent
+from lhc_vae.models.multi import components
+from lhc_vae.models.vae import encode
+from lhc_vae.pipelines.benchmark import nodes as bench
+from lhc_vae.pipelines.vae.nodes import fit_latent_prior, generate_events
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -93,7 +92,10 @@ def test_beta_vae_time_per_event_starts_from_noise():
 def test_exp1_time_per_event_encodes_truth_events_inside_the_run():
     scaler, mev, mobj = _model_tables(300, seed=5)
     models = {c.name: {"encoder": CountingModel(c.encoder()), "decoder": c.decoder()} for c in components("exp1", 8)}
-    truth = (mev[mev["split"] == "validation"], mobj[mobj["event_index"].isin(mev.loc[mev["split"] == "validation", "event_index"])])
+    truth = (
+        mev[mev["split"] == "validation"],
+        mobj[mobj["event_index"].isin(mev.loc[mev["split"] == "validation", "event_index"])],
+    )
     run = multi_model_run("exp1", models, scaler, "ttbar", truth=truth, alpha=0.2, threshold=0.1)
     tables, _ = timed(lambda n, s: run(n, s)[0], 1100, seed=2)
     assert models["event"]["encoder"].rows == [1000, 1000, 1100]
@@ -142,20 +144,26 @@ def test_benchmark_mc_amortises_pythia_initialisation(monkeypatch):
 def test_speedups_compare_mc_and_model_on_the_same_cores():
     mc = {"ms_per_event_per_core": 20.0, "ms_per_event_all_cores": 5.0, "sample": {"ms_per_event_per_core": 30.0}}
     model = {
-        "ms_per_event_t1k": 0.04, "ms_per_event_steady": 0.01, "flops_per_event": 2e6,
+        "ms_per_event_t1k": 0.04,
+        "ms_per_event_steady": 0.01,
+        "flops_per_event": 2e6,
         "one_core": {"ms_per_event_t1k": 0.1, "ms_per_event_steady": 0.03},
     }
     timings = {
         "cores": 4,
         "models": {"exp3/beta_1p5": model},
-        "matmul": {"all_cores": bench.matmul_stats([90.0, 100.0, 400.0, 95.0, 110.0], 2048),
-                   "one_core": bench.matmul_stats([20.0, 25.0, 30.0, 22.0, 28.0], 2048)},
+        "matmul": {
+            "all_cores": bench.matmul_stats([90.0, 100.0, 400.0, 95.0, 110.0], 2048),
+            "one_core": bench.matmul_stats([20.0, 25.0, 30.0, 22.0, 28.0], 2048),
+        },
     }
     summary, fig = bench.summarise_benchmark(mc, {"events": 1}, timings, "ttbar")
     v = json.loads(json.dumps(summary))["models"]["exp3/beta_1p5"]
     assert v["speedup_1core"] == pytest.approx(20.0 / 0.03)
     assert v["speedup_all_cores"] == pytest.approx(5.0 / 0.01)
-    assert v["speedup_t1k_1core"] == pytest.approx(20.0 / 0.1) and v["speedup_t1k_all_cores"] == pytest.approx(5.0 / 0.04)
+    assert v["speedup_t1k_1core"] == pytest.approx(20.0 / 0.1) and v["speedup_t1k_all_cores"] == pytest.approx(
+        5.0 / 0.04
+    )
     # the ratio of the two speed-ups is the ratio of the timings the JSON reports
     ratio = (summary["mc"]["ms_per_event_per_core"] / summary["mc"]["ms_per_event_all_cores"]) * (
         v["ms_per_event_steady"] / v["one_core"]["ms_per_event_steady"]

@@ -36,7 +36,13 @@ def test_default_pipeline_runs_each_experiment_at_its_default_value_and_the_bgmm
     default = pipes["__default__"]
     # Table 8.1's alpha for the alpha-VAEs; beta 0.2 (exp II) and 0.5 (exp III): 1.5 blurs them (issue #12),
     # and exp III's models once more with a BGMM latent prior (the generator beyond the thesis)
-    expected = {"baseline_sweep.alpha_0p2", "exp1_sweep.alpha_0p3", "exp2_sweep.beta_0p2", "exp3_sweep.beta_0p5", "exp3_bgmm.beta_0p5"}
+    expected = {
+        "baseline_sweep.alpha_0p2",
+        "exp1_sweep.alpha_0p3",
+        "exp2_sweep.beta_0p2",
+        "exp3_sweep.beta_0p5",
+        "exp3_bgmm.beta_0p5",
+    }
     assert {n.namespace for n in default.nodes if n.namespace} == expected
     assert set(pipes["preprocessing"].nodes) <= set(default.nodes)
     # the report takes each run's catalog datasets: report <- generation <- training in the DAG
@@ -48,11 +54,15 @@ def test_default_pipeline_runs_each_experiment_at_its_default_value_and_the_bgmm
         generated = {f"{ns}.{d}" for d in ("generated_events", "generated_objects", "generation_stats")}
         assert set(sample.inputs) == generated | {f"{trained}.training", "params:report"}
     (bgmm_prior,) = [n for n in default.nodes if n.name == "exp3_bgmm.beta_0p5.fit_latent_prior"]
-    assert {"exp3_sweep.beta_0p5.encoder", "exp3_sweep.beta_0p5.decoder", "exp3_bgmm.beta_0p5.latent_prior"} <= set(bgmm_prior.inputs)
+    assert {"exp3_sweep.beta_0p5.encoder", "exp3_sweep.beta_0p5.decoder", "exp3_bgmm.beta_0p5.latent_prior"} <= set(
+        bgmm_prior.inputs
+    )
     assert not any("generated_runs" in i or "trained_models" in i for n in default.nodes for i in n.inputs)
     # the report is the last step: every experiment's generation runs before it
     order = [n.name for n in default.nodes]
-    assert order.index("compute_metrics") > max(i for i, n in enumerate(default.nodes) if n.name.endswith("generate_events"))
+    assert order.index("compute_metrics") > max(
+        i for i, n in enumerate(default.nodes) if n.name.endswith("generate_events")
+    )
 
 
 def test_exp3_trains_generates_and_regenerates(project):
@@ -66,10 +76,17 @@ def test_exp3_trains_generates_and_regenerates(project):
     kedro(project, "run", "--pipeline=preprocessing")
     kedro(project, "run", "--pipeline=exp3", "--params", "beta=0.5,exp3.epochs=1,n_generate=3000")
     models = project / "data" / "06_models" / "pythia" / "ttbar" / "exp3" / "beta_0p5"
-    assert (models / "encoder.keras").is_file() and (models / "decoder.keras").is_file() and (models / "loss.png").is_file()
+    assert (
+        (models / "encoder.keras").is_file()
+        and (models / "decoder.keras").is_file()
+        and (models / "loss.png").is_file()
+    )
     training = json.loads((models / "training.json").read_text())
     assert training["epochs"] == 1 and training["beta"] == 0.5 and training["encoder_params"] == 1_168_960
-    assert training["effective_beta"] == 0.5 and training["reconstruction_loss"] == "sum over features per event, mean over events"
+    assert (
+        training["effective_beta"] == 0.5
+        and training["reconstruction_loss"] == "sum over features per event, mean over events"
+    )
     out_dir = project / "data" / "07_model_output" / "pythia" / "ttbar" / "exp3" / "beta_0p5" / "prior_auto"
     stats = json.loads((out_dir / "generation_stats.json").read_text())
     assert stats["n_generated"] == 3000 and stats["latent_prior"] == "normal" and stats["from_noise"]
@@ -80,12 +97,20 @@ def test_exp3_trains_generates_and_regenerates(project):
 
     # generation only, another prior, no retraining; a beta never trained fails with the command
     trained_at = (models / "decoder.keras").stat().st_mtime_ns
-    kedro(project, "run", "--pipeline=exp3_generate", "--params", "beta=0.5,n_generate=2000,latent_prior=bgmm,bgmm_components=3")
+    kedro(
+        project,
+        "run",
+        "--pipeline=exp3_generate",
+        "--params",
+        "beta=0.5,n_generate=2000,latent_prior=bgmm,bgmm_components=3",
+    )
     bgmm = json.loads((out_dir.parent / "prior_bgmm3" / "generation_stats.json").read_text())
     assert bgmm["latent_prior"] == "bgmm" and bgmm["n_generated"] == 2000
     with open(models / "prior_bgmm3.pkl", "rb") as handle:  # a mixture fitted on the 128-d encodings
         mixture = pickle.load(handle)["model"]
-    assert mixture.n_components == 3 and mixture.means_.shape == (3, 128) and mixture.weights_.sum() == pytest.approx(1.0)
+    assert (
+        mixture.n_components == 3 and mixture.means_.shape == (3, 128) and mixture.weights_.sum() == pytest.approx(1.0)
+    )
     assert (models / "decoder.keras").stat().st_mtime_ns == trained_at
     proc = kedro(project, "run", "--pipeline=exp3_generate", "--params", "beta=0.7", check=False)
     out = "".join((proc.stdout + proc.stderr).split())
@@ -96,7 +121,10 @@ def test_exp3_trains_generates_and_regenerates(project):
     base = project / "data" / "07_model_output" / "pythia" / "ttbar" / "baseline" / "alpha_0p2" / "prior_auto"
     bstats = json.loads((base / "generation_stats.json").read_text())
     assert bstats["latent_prior"] == "truth" and not bstats["from_noise"] and "real validation event" in bstats["note"]
-    assert bstats["start_point"].startswith("truth event") and bstats["invalid_event_rate_raw_percent"] >= bstats["invalid_event_rate_percent"]
+    assert (
+        bstats["start_point"].startswith("truth event")
+        and bstats["invalid_event_rate_raw_percent"] >= bstats["invalid_event_rate_percent"]
+    )
     assert read_darkmachines(base / "ttbar.csv").n_rejected == 0
 
     # the report of one run, beside it: against the whole test split of its subset (exp III: <= 4 j, <= 2 b)
@@ -118,10 +146,18 @@ def test_exp3_trains_generates_and_regenerates(project):
     kedro(project, "run", "--pipeline=report", "--params", "report.n_bootstrap=5,bgmm_components=3")
     reporting = project / "data" / "08_reporting" / "pythia" / "ttbar"
     metrics = pd.read_csv(reporting / "metrics.csv")
-    runs = ["baseline/alpha_0p2/truth", "exp1/alpha_0p3/truth", "exp2/beta_0p2/normal", "exp3/beta_0p5/normal", "exp3/beta_0p5/bgmm"]
+    runs = [
+        "baseline/alpha_0p2/truth",
+        "exp1/alpha_0p3/truth",
+        "exp2/beta_0p2/normal",
+        "exp3/beta_0p5/normal",
+        "exp3/beta_0p5/bgmm",
+    ]
     assert sorted(metrics["run"]) == sorted(["truth vs truth (floor)"] * 2 + runs)
     floors = metrics[metrics["run"] == "truth vs truth (floor)"].set_index("subset")
-    assert floors.loc["all events", "n_truth"] == len(test) and floors.loc["exp3: ≤ 4 j, ≤ 2 b, nothing else", "n_truth"] == len(subset)
+    assert floors.loc["all events", "n_truth"] == len(test) and floors.loc[
+        "exp3: ≤ 4 j, ≤ 2 b, nothing else", "n_truth"
+    ] == len(subset)
     # ranked within a truth subset: the three full-event runs 1-3, exp III's two runs 1-2 on its subset
     ranks = metrics.set_index("run")["rank_auc_full"]
     assert sorted(ranks[runs[:3]]) == [1, 2, 3] and sorted(ranks[runs[3:]]) == [1, 2]
@@ -129,4 +165,6 @@ def test_exp3_trains_generates_and_regenerates(project):
     table = page.split("<table>")[1]
     for run in (*runs, "thesis baseline", "thesis exp3", "truth vs truth (floor)"):
         assert run in table, run
-    assert "binning.json" in page and (reporting / "binning.json").is_file() and (reporting / "separation.csv").is_file()
+    assert (
+        "binning.json" in page and (reporting / "binning.json").is_file() and (reporting / "separation.csv").is_file()
+    )

@@ -47,7 +47,9 @@ class _FileDataset(AbstractDataset):
 
     def _check_exists(self) -> None:
         if not self._filepath.exists():
-            raise DatasetError(f"{self._filepath} does not exist; {self._missing_hint or 'run the pipeline that creates it'}.")
+            raise DatasetError(
+                f"{self._filepath} does not exist; {self._missing_hint or 'run the pipeline that creates it'}."
+            )
 
     def _exists(self) -> bool:
         return self._filepath.exists()
@@ -172,7 +174,9 @@ class JSONDataset(_FileDataset):
     With ``optional: true`` a missing file loads as None (e.g. a benchmark not run yet).
     """
 
-    def __init__(self, filepath: str, missing_hint: str = "", optional: bool = False, metadata: dict | None = None) -> None:
+    def __init__(
+        self, filepath: str, missing_hint: str = "", optional: bool = False, metadata: dict | None = None
+    ) -> None:
         super().__init__(filepath, missing_hint, metadata)
         self._optional = optional
 
@@ -243,7 +247,9 @@ class ComponentDataset(_FileDataset):
         with atomic_path(self._filepath, directory=True) as tmp:
             data["encoder"].save(tmp / "encoder.keras")
             data["decoder"].save(tmp / "decoder.keras")
-            (tmp / "training.json").write_text(json.dumps(_finite_floats(data["training"]), indent=2, default=_json_default))
+            (tmp / "training.json").write_text(
+                json.dumps(_finite_floats(data["training"]), indent=2, default=_json_default)
+            )
 
 
 class DirectoryDataset(_FileDataset):
@@ -294,8 +300,8 @@ __all__ = [
     "DirectoryDataset",
     "JSONDataset",
     "KerasModelDataset",
-    "PickleDataset",
     "ParquetTableDataset",
-    "TextDataset",
     "ParsedChunk",
+    "PickleDataset",
+    "TextDataset",
 ]

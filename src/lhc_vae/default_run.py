@@ -31,7 +31,9 @@ def main() -> int:
     from kedro.config import OmegaConfigLoader
 
     loader = OmegaConfigLoader(
-        conf_source="conf", base_env="base", default_run_env="local",
+        conf_source="conf",
+        base_env="base",
+        default_run_env="local",
         config_patterns={"parameters": ["parameters*", "parameters*/**", "**/parameters*"]},
     )
     process = loader["globals"]["process"]
@@ -42,7 +44,10 @@ def main() -> int:
     else:
         print(f"{raw} is missing: generating it with the mc pipeline (Pythia8 + FastJet + detector response).")
         _run("mc")
-    print(f"Running the default pipeline (preprocessing, four experiments, the BGMM run, report) with {sizing or 'thesis settings'}.")
+    print(
+        "Running the default pipeline (preprocessing, four experiments, the BGMM run, report) "
+        f"with {sizing or 'thesis settings'}."
+    )
     _run(None, sizing)
     print(f"Done. Open data/08_reporting/pythia/{process}/report.html in a browser.")
     return 0

@@ -1,8 +1,13 @@
 """Kedro project settings."""
 
+import os
+
 from kedro.config import OmegaConfigLoader
 
 from lhc_vae.tags import prior_tag, value_tag
+
+# Figures are written to files, never shown: the non-interactive backend, set once for every run.
+os.environ.setdefault("MPLBACKEND", "Agg")
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

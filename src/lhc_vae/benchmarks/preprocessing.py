@@ -44,17 +44,25 @@ def main(argv: list[str] | None = None) -> dict:
         n_lines += chunk.n_lines
     parse_s = time.perf_counter() - t0
 
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "OMP_NUM_THREADS": "1", "ARROW_DEFAULT_MEMORY_POOL": "jemalloc"}
+    env = {
+        **os.environ,
+        "KEDRO_DISABLE_TELEMETRY": "1",
+        "OMP_NUM_THREADS": "1",
+        "ARROW_DEFAULT_MEMORY_POOL": "jemalloc",
+    }
     # The child reports its own high-water mark (VmHWM is per address space; ru_maxrss of a
     # child would include this parent's memory copied at fork).
     launcher = (
         "import atexit, runpy, sys\n"
-        "atexit.register(lambda: sys.stderr.write(next(l for l in open('/proc/self/status') if l.startswith('VmHWM'))))\n"
+        "atexit.register(lambda: sys.stderr.write(\n"
+        "    next(l for l in open('/proc/self/status') if l.startswith('VmHWM'))))\n"
         "sys.argv = ['kedro', 'run', '--pipeline=preprocessing', '--params', 'source=benchmark']\n"
         "runpy.run_module('kedro', run_name='__main__')\n"
     )
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", launcher], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", launcher], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     pipeline_s = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"the preprocessing pipeline failed:\n{proc.stderr[-3000:]}")

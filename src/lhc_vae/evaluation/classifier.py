@@ -14,7 +14,6 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
 
-
 MIN_PRESENT = 10
 
 
@@ -45,7 +44,8 @@ def classifier_auc(
     second lepton), which the classifier uses as information. A column absent from both samples is
     dropped, and so is one with fewer than ``MIN_PRESENT`` values in both samples together (the
     19th object of a rare event: too few entries to learn from, and a categorical column with no
-    value in a training fold cannot be binned). ``categorical``: boolean mask of columns holding small non-negative integer codes
+    value in a training fold cannot be binned). ``categorical``: boolean mask of columns holding small non-negative
+    integer codes
     (object types). At most ``max_events`` events of each class are used.
 
     The boosting runs on one OpenMP thread: beside TensorFlow or other processes on a small
@@ -56,7 +56,9 @@ def classifier_auc(
     n = min(len(truth), len(generated), max_events)
     if n < 2 * folds:
         raise ValueError(f"classifier_auc needs at least {2 * folds} events per sample, got {n}")
-    x = np.concatenate([truth[rng.choice(len(truth), n, replace=False)], generated[rng.choice(len(generated), n, replace=False)]])
+    x = np.concatenate(
+        [truth[rng.choice(len(truth), n, replace=False)], generated[rng.choice(len(generated), n, replace=False)]]
+    )
     y = np.r_[np.zeros(n), np.ones(n)]
     x[~np.isfinite(x)] = np.nan
     present = (~np.isnan(x)).sum(axis=0) >= MIN_PRESENT
@@ -66,7 +68,12 @@ def classifier_auc(
     with threadpool_limits(1, user_api="openmp"):
         for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
             clf = HistGradientBoostingClassifier(
-                max_iter=200, learning_rate=0.1, early_stopping=True, n_iter_no_change=10, random_state=seed, categorical_features=cat
+                max_iter=200,
+                learning_rate=0.1,
+                early_stopping=True,
+                n_iter_no_change=10,
+                random_state=seed,
+                categorical_features=cat,
             )
             clf.fit(x[train], y[train])
             aucs.append(roc_auc_score(y[test], clf.predict_proba(x[test])[:, 1]))

@@ -32,8 +32,18 @@ from lhc_vae.evaluation.physics_distances import fpd, kpd
 from lhc_vae.events.schema import COUNT_COLUMNS, OBJECT_FEATURES, SYMBOLS
 
 SUMMARY_FEATURES = (
-    "met", "total_energy", "ht", "jet1_pt", "jet1_eta", "jet2_pt", "lepton1_pt", "photon1_pt", "m_jj", "m_top",
-    "dphi_met_jet1", *COUNT_COLUMNS.values(),
+    "met",
+    "total_energy",
+    "ht",
+    "jet1_pt",
+    "jet1_eta",
+    "jet2_pt",
+    "lepton1_pt",
+    "photon1_pt",
+    "m_jj",
+    "m_top",
+    "dphi_met_jet1",
+    *COUNT_COLUMNS.values(),
 )
 PHYSICS_FEATURES = ("met", "total_energy", "ht", "jet1_pt", "jet2_pt", "lepton1_pt", *COUNT_COLUMNS.values())
 CORRELATION_FEATURES = ("met", "jet1_e", "jet1_pt", "jet2_e", "jet2_pt", "lepton1_e", "lepton1_pt")
@@ -75,7 +85,9 @@ def binning(truth: Sample, n_bins: int = m.N_BINS) -> dict[str, list[float]]:
     return edges
 
 
-def _per_variable(t: dict[str, np.ndarray], g: dict[str, np.ndarray], edges: dict[str, list[float]]) -> list[dict[str, Any]]:
+def _per_variable(
+    t: dict[str, np.ndarray], g: dict[str, np.ndarray], edges: dict[str, list[float]]
+) -> list[dict[str, Any]]:
     """One row per variable. Present on one side only: the worst value of every metric."""
     rows = []
     for column, group in VARIABLES:
@@ -89,7 +101,11 @@ def _per_variable(t: dict[str, np.ndarray], g: dict[str, np.ndarray], edges: dic
         else:
             d = m.histogram_distances(tv, gv, np.asarray(edges[column])).as_dict()
             # W1 beyond the missing-group value counts as it, so that generating nothing stays the worst
-            row.update(d, w1_sample=min(d["w1_sample"], m.WORST["w1_sample"]), w1_binned=min(d["w1_binned"], m.WORST["w1_binned"]))
+            row.update(
+                d,
+                w1_sample=min(d["w1_sample"], m.WORST["w1_sample"]),
+                w1_binned=min(d["w1_binned"], m.WORST["w1_binned"]),
+            )
         rows.append(row)
     return rows
 
@@ -108,7 +124,9 @@ def _combine(rows: list[dict[str, Any]], n_truth: int, n_generated: int) -> dict
     out = {}
     for metric in m.HISTOGRAM_METRICS:
         by_group = thesis.groupby("group")[metric].mean().to_dict()
-        out[metric] = m.weighted_combination(by_group, weights) if metric != "wd_thesis" else _nan_combination(by_group, weights)
+        out[metric] = (
+            m.weighted_combination(by_group, weights) if metric != "wd_thesis" else _nan_combination(by_group, weights)
+        )
         derived = frame.loc[frame["group"] == "derived", metric]
         out[f"{metric}_derived"] = float(derived.mean()) if len(derived) else float("nan")
     return out
@@ -131,7 +149,10 @@ def _coverage(rows: list[dict[str, Any]]) -> float:
 
 
 def _multiplicity(truth: pd.DataFrame, generated: pd.DataFrame) -> dict[str, float]:
-    return {s: m.multiplicity_distance(truth[COUNT_COLUMNS[s]].to_numpy(), generated[COUNT_COLUMNS[s]].to_numpy()) for s in SYMBOLS}
+    return {
+        s: m.multiplicity_distance(truth[COUNT_COLUMNS[s]].to_numpy(), generated[COUNT_COLUMNS[s]].to_numpy())
+        for s in SYMBOLS
+    }
 
 
 def _correlation(truth: pd.DataFrame, generated: pd.DataFrame) -> float:
@@ -196,10 +217,18 @@ def compare(
     summary.update(_bootstrap(truth, generated, t, g, edges, n_bootstrap, seed))
     full = classifier_auc(truth.full, generated.full, seed, folds=folds, categorical=_full_event_categorical())
     summary["auc_full"], summary["auc_full_err"] = full.auc, full.error
-    short = classifier_auc(_matrix(truth.variables, SUMMARY_FEATURES, None), _matrix(generated.variables, SUMMARY_FEATURES, None), seed, folds=folds)
+    short = classifier_auc(
+        _matrix(truth.variables, SUMMARY_FEATURES, None),
+        _matrix(generated.variables, SUMMARY_FEATURES, None),
+        seed,
+        folds=folds,
+    )
     summary["auc_summary"], summary["auc_summary_err"] = short.auc, short.error
     if physics_distances:
-        t_phys, g_phys = _matrix(truth.variables, PHYSICS_FEATURES, -3.0), _matrix(generated.variables, PHYSICS_FEATURES, -3.0)
+        t_phys, g_phys = (
+            _matrix(truth.variables, PHYSICS_FEATURES, -3.0),
+            _matrix(generated.variables, PHYSICS_FEATURES, -3.0),
+        )
         summary["fpd"], summary["fpd_err"] = fpd(t_phys, g_phys, seed)
         summary["kpd"], summary["kpd_err"] = kpd(t_phys, g_phys, seed)
     summary["correlation_distance"] = _correlation(truth.variables, generated.variables)

@@ -25,7 +25,9 @@ GROUPS: tuple[tuple[str, tuple[str, ...], int], ...] = (
 #: Event-level variables of the thesis, counted as one group weighted by the number of events.
 EVENT_VARIABLES = ("met", "met_phi", "total_energy")
 #: Variables compared in log10 (thesis §7.2).
-LOG_VARIABLES = frozenset({"met", "total_energy", "ht", "m_jj", "m_top"} | {f"{g}_{f}" for g, _, _ in GROUPS for f in ("e", "pt")})
+LOG_VARIABLES = frozenset(
+    {"met", "total_energy", "ht", "m_jj", "m_top"} | {f"{g}_{f}" for g, _, _ in GROUPS for f in ("e", "pt")}
+)
 DERIVED = ("ht", "m_jj", "m_top", "dphi_met_jet1")
 #: Objects per event kept by the full-event classifier: the 19-object cap of thesis §7.3.2.
 MAX_OBJECTS = 19

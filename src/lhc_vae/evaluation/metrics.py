@@ -45,7 +45,13 @@ EDGE_QUANTILES = (0.001, 0.999)
 #: side leaves empty). W1 has no bound; 10 truth standard deviations is the cap, the range within
 #: which generation clips every standardised feature (``Z_CLIP`` in ``models/generation.py``); a
 #: larger W1 of a present variable counts as 10 in the comparison (``evaluate``), so missing stays worst.
-WORST: dict[str, float] = {"js": 1.0, "kl": float(-np.log(KL_EPSILON)), "w1_binned": 10.0, "w1_sample": 10.0, "wd_thesis": float("nan")}
+WORST: dict[str, float] = {
+    "js": 1.0,
+    "kl": float(-np.log(KL_EPSILON)),
+    "w1_binned": 10.0,
+    "w1_sample": 10.0,
+    "wd_thesis": float("nan"),
+}
 #: Metrics that rank models (lower is better); ``wd_thesis`` is reported, never ranked.
 RANKING = ("w1_sample", "w1_binned", "js", "kl")
 HISTOGRAM_METRICS = ("wd_thesis", *RANKING)
@@ -101,7 +107,9 @@ def kl_divergence(p: np.ndarray, q: np.ndarray) -> float:
     return float(stats.entropy(p, q))
 
 
-def histogram_distances(truth: np.ndarray, generated: np.ndarray, edges: np.ndarray | None = None) -> HistogramDistances:
+def histogram_distances(
+    truth: np.ndarray, generated: np.ndarray, edges: np.ndarray | None = None
+) -> HistogramDistances:
     """Every binned distance on ``edges`` (default: :func:`truth_edges` of ``truth``) and the
     sample W1; W1s are in units of the truth's standard deviation. NaN marks an absent value
     (module docstring); each side needs at least one present value."""
@@ -119,7 +127,9 @@ def histogram_distances(truth: np.ndarray, generated: np.ndarray, edges: np.ndar
     regular = slice(1, None)
     return HistogramDistances(
         wd_thesis=float(stats.wasserstein_distance(p[regular] / p[regular].sum(), q[regular] / q[regular].sum())),
-        w1_sample=float(stats.wasserstein_distance(np.nan_to_num(truth, nan=absent), np.nan_to_num(generated, nan=absent)) / scale),
+        w1_sample=float(
+            stats.wasserstein_distance(np.nan_to_num(truth, nan=absent), np.nan_to_num(generated, nan=absent)) / scale
+        ),
         w1_binned=float(stats.wasserstein_distance(centres, centres, p, q) / scale),
         js=float(jensenshannon(p, q, base=2)),
         kl=kl_divergence(p, q),

@@ -284,10 +284,7 @@ def kpd(
         raise ValueError("KPD needs at least 2 events per sample")
     rng = np.random.default_rng(seed)
     vals = np.array(
-        [
-            mmd2_poly(x, y, rng.choice(len(x), size=size), rng.choice(len(y), size=size))
-            for _ in range(num_batches)
-        ]
+        [mmd2_poly(x, y, rng.choice(len(x), size=size), rng.choice(len(y), size=size)) for _ in range(num_batches)]
     )
     err = float(iqr(vals, rng=KPD_ERROR_PERCENTILES) / 2.0)
     if err == 0.0 and np.ptp(vals) > 0:

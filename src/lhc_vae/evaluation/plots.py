@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from lhc_vae.evaluation.features import LOG_VARIABLES, comparison_values  # noqa: E402
-from lhc_vae.evaluation.metrics import bin_centres, histogram  # noqa: E402
+from lhc_vae.evaluation.features import LOG_VARIABLES, comparison_values
+from lhc_vae.evaluation.metrics import bin_centres, histogram
 
 LABELS = {
     "met": r"$\log_{10} E_T^{miss}$ [GeV]",
@@ -27,7 +24,9 @@ def _label(variable: str) -> str:
     return (r"$\log_{10}$ " if variable in LOG_VARIABLES else "") + f"{name} {pretty}" if name else variable
 
 
-def ratio_histogram(truth: pd.DataFrame, samples: dict[str, pd.DataFrame], variable: str, edges: np.ndarray) -> plt.Figure:
+def ratio_histogram(
+    truth: pd.DataFrame, samples: dict[str, pd.DataFrame], variable: str, edges: np.ndarray
+) -> plt.Figure:
     """Truth (filled) and each sample (step) normalised on the truth's ``edges``, with
     generated / truth below; the outer bins hold the under- and overflow (see ``metrics.histogram``)."""
     t = comparison_values(truth, variable)
@@ -79,7 +78,9 @@ def speed_bars(ms_per_event: dict[str, float], title: str) -> plt.Figure:
     """Milliseconds per event on a log axis."""
     names = list(ms_per_event)
     fig, ax = plt.subplots(figsize=(8, 0.4 * len(names) + 1.5))
-    ax.barh(names, [ms_per_event[n] for n in names], color=["black" if n.startswith("MC") else "tab:blue" for n in names])
+    ax.barh(
+        names, [ms_per_event[n] for n in names], color=["black" if n.startswith("MC") else "tab:blue" for n in names]
+    )
     ax.set_xscale("log")
     ax.set_xlabel("ms per event (log scale)")
     ax.set_title(title)

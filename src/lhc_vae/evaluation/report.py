@@ -1,16 +1,16 @@
 """The report: a self-contained HTML page (images embedded) with the thesis's published numbers
-as reference rows (:mod:`lhc_vae.thesis`)."""
+as reference rows (:mod:`lhc_vae.thesis`), rendered from the Jinja2 template ``templates/report.html.j2``."""
 
 from __future__ import annotations
 
 import base64
-import html
 import io
 import math
 import numbers
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
+import jinja2
 import numpy as np
 import pandas as pd
 
@@ -92,7 +92,7 @@ def fmt(value: Any, error: Any = None) -> str:
         if value.is_integer() and abs(value) < 1e7:
             return f"{int(value)}"
         return f"{value:#.4g}"
-    return html.escape(str(value))
+    return str(value)
 
 
 def typed(frame: pd.DataFrame) -> pd.DataFrame:
@@ -107,61 +107,62 @@ def typed(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def table(frame: pd.DataFrame, columns: list[tuple[str, str, str | None]]) -> str:
-    """An HTML table of ``frame``: reference rows yellow, floors green."""
-    head = "".join(f"<th>{html.escape(label)}</th>" for _, label, _ in columns)
-    body = []
+def table(frame: pd.DataFrame, columns: list[tuple[str, str, str | None]]) -> dict[str, list]:
+    """The cells of an HTML table of ``frame`` (formatted by :func:`fmt`): reference rows yellow, floors green."""
+    rows = []
     for _, row in frame.iterrows():
-        cls = ' class="ref"' if row.get("reference") is True else (' class="floor"' if str(row.get("run", "")).startswith("truth vs truth") else "")
-        cells = "".join(f"<td>{fmt(row.get(key), row.get(err) if err else None)}</td>" for key, _, err in columns)
-        body.append(f"<tr{cls}>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        css = (
+            "ref"
+            if row.get("reference") is True
+            else ("floor" if str(row.get("run", "")).startswith("truth vs truth") else "")
+        )
+        cells = [fmt(row.get(key), row.get(err) if err else None) for key, _, err in columns]
+        rows.append({"css": css, "cells": cells})
+    return {"columns": [{"label": label} for _, label, _ in columns], "rows": rows}
 
 
-STYLE = """
-body { font-family: sans-serif; margin: 2em; max-width: 1500px; }
-table { border-collapse: collapse; font-size: 12px; margin-bottom: 1.5em; }
-th, td { border: 1px solid #ccc; padding: 3px 6px; text-align: right; }
-th { background: #f0f0f0; } td:first-child { text-align: left; }
-tr.ref { background: #fff6d8; } tr.floor { background: #e3f2e3; }
-figure { display: inline-block; margin: 0.5em; } img { max-width: 640px; }
-figcaption { font-size: 11px; color: #555; }
-"""
+#: The page's template (``templates/report.html.j2``), autoescaped: every value is text, never markup.
+TEMPLATES = jinja2.Environment(
+    loader=jinja2.PackageLoader("lhc_vae.evaluation", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
 
-def explanation(truth: str, n_bins: int) -> str:
-    """What the table shows; ``truth`` says what the truth and the floor's second sample are."""
-    return f"""<p>{truth} A run of an experiment that models only part of the events (experiment III: at most 4 jets
-and 2 b-jets, nothing else) is compared with the truth events of that <b>subset</b>. Every run is compared with as
-many generated events as the floor's second sample has: binned distances are biased by the sample size, so only
-equal sizes compare. Every uncertainty is one standard deviation: bootstrap (events of both samples resampled) for
-the binned metrics, the multiplicity JS and the correlation distance, the standard error over the held-out folds or, if larger, the Hanley-McNeil error for the
-classifier AUCs, the fit error combined with
-a bootstrap of the two samples for FPD, and for KPD (the mean of its batch values) the larger of half the 16-84 %
-range of the batch values and the spread of the permutation null (Kansal et al. 2023, see physics_distances.py).
-<b>beyond floor</b> lists the metrics on which a run is worse than the floor by more than two combined standard
-deviations; the pair table below says which runs of the same subset can be told apart.</p>
-<p><b>Ranking metrics</b> (lower is better): the AUC of a classifier trained to tell generated from true events on
-the whole event (every object's type, log pT, η, φ, log E up to 19 objects, and MET; 0.5 = indistinguishable; under
-the null cross-validation reads slightly below 0.5, as the floor shows) ranks the runs of a subset; W1 sample is the Wasserstein distance between the samples, W1 binned between the binned
-densities at the bin centres, both in units of the truth's standard deviation and capped at 10; JS (base 2) and KL on
-the same bins. Bins are fixed from the truth alone ({n_bins} equal bins over its 0.1-99.9 % range, plus underflow,
-overflow and an <i>absent</i> bin for events without such an object, placed one bin below the underflow for the
-W1s; saved in <code>binning.json</code>), so outliers and missing objects cost. W1, JS and KL combine the variables
-with the entry weights of thesis eq. 6.5; a group (e.g. leptons) that a run never generates, or generates where the
-truth has none, gets the worst value (JS 1, KL 23.0, W1 10σ); <b>coverage</b> is the fraction of the truth's groups
-that the run generates.</p>
-<p><b>WD thesis-compatible</b> is the W1 between the two vectors of normalised bin <i>heights</i> of the present
-values, the only reading that reproduces the thesis's numbers (yellow rows: the thesis's Table 8.1 or 7.5, on the
-Dark Machines challenge sample; its exp III row on exp III's subset). It cannot see where the mass is: a shifted or
-mirrored distribution scores like the truth itself. It is shown beside the thesis rows and never ranks.
-The β in the loss is the weight of the KL term against a reconstruction term summed over features (thesis eq. 4.2).
-IER (eq. 6.6) is measured after the corrections (φ wrapped, E raised to pT, values clipped at 10σ), whose rates are
-shown per generated object (clipping: values per object); "before corrections" counts an event with a clipped value
-or E raised to pT as invalid too (a wrapped φ is the same direction and is not a defect). With the default
-<code>detector</code> features every generated object passes its §3.1 cuts with E ≥ |p| by construction, so IER
-counts the events without a trigger object, and every φ is flat by construction (MET frame): the φ rows match the
-truth by design, the angles between objects and MET (Δφ) and the classifier show what was learned. Runs marked "from noise: no" start every event from a real validation event (α-VAE truth
-perturbation): the floor's second sample is that same validation split, so a perfect autoencoder scores the floor.</p>"""
+PAIR_COLUMNS: list[tuple[str, str, str | None]] = [
+    ("run_a", "run A", None),
+    ("run_b", "run B", None),
+    ("metric", "metric", None),
+    ("a", "A", None),
+    ("b", "B", None),
+    ("difference", "A − B", None),
+    ("sigmas", "σ", None),
+    ("distinguishable", "distinguishable (> 2σ)", None),
+]
+PER_VARIABLE_COLUMNS = ["run", "variable", "group", "n_truth", "n_generated", "w1_sample", "w1_binned", "js", "kl"]
+PER_VARIABLE_COLUMNS += ["wd_thesis"]
+BENCHMARK_COLUMNS: list[tuple[str, str, str | None]] = [
+    ("model", "model", None),
+    ("ms_per_event_t1k", "ms/event (1k batch)", None),
+    ("ms_per_event_steady", "ms/event (large batch)", None),
+    ("ms_per_event_steady_1core", "ms/event (large batch, 1 core)", None),
+    ("speedup_1core", "speed-up vs MC, 1 core each", None),
+    ("speedup_all_cores", "speed-up vs MC, all cores each", None),
+    ("roofline_percent", "% of matmul peak", None),
+]
+
+
+def ranked(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Each truth subset together: its floor first, then its runs by their AUC rank."""
+    if "rank_auc_full" not in metrics:
+        return metrics
+    order = {name: k for k, name in enumerate(dict.fromkeys(metrics["subset"]))}
+    return (
+        metrics.assign(_subset=metrics["subset"].map(order))
+        .sort_values(["_subset", "rank_auc_full"], na_position="first", kind="stable")
+        .drop(columns="_subset")
+    )
 
 
 def render_html(
@@ -177,52 +178,35 @@ def render_html(
 ) -> str:
     """The report page. ``images`` maps a caption to a base64 PNG; ``truth`` describes the truth."""
     metrics, per_variable, pairs = typed(metrics), typed(per_variable), typed(pairs)
-    ranked = metrics
-    if "rank_auc_full" in metrics:  # each subset together: its floor first, then its runs by rank
-        order = {name: k for k, name in enumerate(dict.fromkeys(metrics["subset"]))}
-        ranked = metrics.assign(_subset=metrics["subset"].map(order)).sort_values(["_subset", "rank_auc_full"], na_position="first", kind="stable").drop(columns="_subset")
-    frame = pd.concat([ranked, thesis_rows(process)], ignore_index=True)
-    columns = [c for c in TABLE_COLUMNS if c[0] in frame.columns]
-    figures = "".join(
-        f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(name)}"><figcaption>{html.escape(name)}</figcaption></figure>'
-        for name, data in images.items()
+    frame = pd.concat([ranked(metrics), thesis_rows(process)], ignore_index=True)
+    pv_columns = [(c, c, None) for c in PER_VARIABLE_COLUMNS if c in per_variable]
+    return TEMPLATES.get_template("report.html.j2").render(
+        process=process,
+        source=source,
+        made=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        truth=truth,
+        n_bins=n_bins,
+        metrics=table(frame, [c for c in TABLE_COLUMNS if c[0] in frame.columns]),
+        pairs=table(pairs, PAIR_COLUMNS),
+        benchmark=benchmark_section(benchmark),
+        images=images,
+        per_variable=table(per_variable, pv_columns),
     )
-    pair_cols = [("run_a", "run A", None), ("run_b", "run B", None), ("metric", "metric", None), ("a", "A", None), ("b", "B", None),
-                 ("difference", "A − B", None), ("sigmas", "σ", None), ("distinguishable", "distinguishable (> 2σ)", None)]
-    pv_cols = [(c, c, None) for c in ["run", "variable", "group", "n_truth", "n_generated", "w1_sample", "w1_binned", "js", "kl", "wd_thesis"] if c in per_variable]
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>lhc-vae report: {html.escape(process)}</title>
-<style>{STYLE}</style></head><body>
-<h1>Generated vs truth: {html.escape(process)} (source {html.escape(source)})</h1>
-<p>Made {datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}.</p>
-{explanation(truth, n_bins)}
-{table(frame, columns)}
-<h2>Which runs can be told apart</h2>
-{table(pairs, pair_cols) if len(pairs) else "<p>One run per truth subset: nothing to compare.</p>"}
-{benchmark_section(benchmark)}
-<h2>Figures</h2>
-{figures}
-<h2>Per-variable distances</h2>
-<details><summary>show ({len(per_variable)} rows)</summary>{table(per_variable, pv_cols)}</details>
-</body></html>
-"""
 
 
-def benchmark_section(benchmark: dict[str, Any] | None) -> str:
+def benchmark_section(benchmark: dict[str, Any] | None) -> dict[str, Any] | None:
     """The speed table of the ``benchmark`` pipeline, if it has been run."""
     if not benchmark:
-        return ""
-    cols = [("model", "model", None), ("ms_per_event_t1k", "ms/event (1k batch)", None), ("ms_per_event_steady", "ms/event (large batch)", None),
-            ("ms_per_event_steady_1core", "ms/event (large batch, 1 core)", None),
-            ("speedup_1core", "speed-up vs MC, 1 core each", None), ("speedup_all_cores", "speed-up vs MC, all cores each", None),
-            ("roofline_percent", "% of matmul peak", None)]
+        return None
     rows = pd.DataFrame(
-        [{"model": name, **v, "ms_per_event_steady_1core": v.get("one_core", {}).get("ms_per_event_steady")} for name, v in benchmark.get("models", {}).items()]
+        [
+            {"model": name, **v, "ms_per_event_steady_1core": v.get("one_core", {}).get("ms_per_event_steady")}
+            for name, v in benchmark.get("models", {}).items()
+        ]
     )
-    mc = benchmark.get("mc", {})
-    return (
-        f"<h2>Speed (benchmark of {html.escape(str(benchmark.get('date', '')))})</h2>"
-        f"<p>Monte Carlo chain (Pythia8 + FastJet + detector response): <b>{fmt(mc.get('ms_per_event_per_core'))} ms</b> "
-        f"per accepted event per core. {html.escape(str(benchmark.get('note', '')))}</p>"
-        + (table(rows, [c for c in cols if c[0] in rows.columns]) if len(rows) else "")
-    )
+    return {
+        "date": str(benchmark.get("date", "")),
+        "mc_ms": fmt(benchmark.get("mc", {}).get("ms_per_event_per_core")),
+        "note": str(benchmark.get("note", "")),
+        "table": table(rows, [c for c in BENCHMARK_COLUMNS if c[0] in rows.columns]),
+    }

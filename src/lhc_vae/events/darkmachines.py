@@ -198,10 +198,16 @@ def parse_lines(lines: list[str], first_line_number: int = 1, source: str = "") 
     with np.errstate(invalid="ignore"):
         header_reasons = [
             (is_empty, "empty line"),
-            (short, np.char.add(np.char.add("has ", n_fields.astype(str)), " ';'-separated fields, expected at least 5")),
+            (
+                short,
+                np.char.add(np.char.add("has ", n_fields.astype(str)), " ';'-separated fields, expected at least 5"),
+            ),
             (usable & ~id_ok, "event ID is not an integer"),
             (usable & ~(weight_ok & met_ok & met_phi_ok), "non-numeric weight, MET or METphi"),
-            (usable & ~(np.isfinite(weight) & np.isfinite(met) & np.isfinite(met_phi)), "non-finite weight, MET or METphi"),
+            (
+                usable & ~(np.isfinite(weight) & np.isfinite(met) & np.isfinite(met_phi)),
+                "non-finite weight, MET or METphi",
+            ),
             (usable & (met_gev < 0), "negative MET"),
             (usable & (np.abs(met_phi) > np.pi + PHI_TOLERANCE), "|METphi| > pi"),
         ]

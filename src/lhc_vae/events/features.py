@@ -48,12 +48,22 @@ FRAMES = ("lab", "met")
 #: angles in the MET frame). ``frame`` is the azimuthal frame, the rest feature -> transform.
 REPRESENTATIONS: dict[str, dict[str, str]] = {
     "thesis": {
-        "e": "log10", "pt": "log10", "eta": "linear", "phi": "linear", "met": "log10", "met_phi": "linear",
+        "e": "log10",
+        "pt": "log10",
+        "eta": "linear",
+        "phi": "linear",
+        "met": "log10",
+        "met_phi": "linear",
         "frame": "lab",
     },
     "detector": {
-        "e": "log_e_minus_p", "pt": "log_above_cut", "eta": "atanh_cut", "phi": "linear",
-        "met": "log10", "met_phi": "linear", "frame": "met",
+        "e": "log_e_minus_p",
+        "pt": "log_above_cut",
+        "eta": "atanh_cut",
+        "phi": "linear",
+        "met": "log10",
+        "met_phi": "linear",
+        "frame": "met",
     },
 }
 
@@ -62,7 +72,9 @@ def representation(name_or_mapping: str | dict[str, str]) -> dict[str, str]:
     """A representation by name, or a mapping feature -> transform checked against :data:`TRANSFORMS`."""
     if isinstance(name_or_mapping, str):
         if name_or_mapping not in REPRESENTATIONS:
-            raise ValueError(f"representation must be one of {', '.join(REPRESENTATIONS)} or a mapping; got {name_or_mapping!r}")
+            raise ValueError(
+                f"representation must be one of {', '.join(REPRESENTATIONS)} or a mapping; got {name_or_mapping!r}"
+            )
         return dict(REPRESENTATIONS[name_or_mapping])
     mapping = {"frame": "lab", **name_or_mapping}
     missing = {*OBJECT_FEATURES, *EVENT_FEATURES} - set(mapping)
@@ -70,7 +82,10 @@ def representation(name_or_mapping: str | dict[str, str]) -> dict[str, str]:
     if mapping["frame"] not in FRAMES:
         raise ValueError(f"representation {mapping}: frame must be one of {FRAMES}")
     if missing or unknown:
-        raise ValueError(f"representation {mapping}: missing features {sorted(missing)}, unknown transforms {sorted(unknown)} (known: {TRANSFORMS})")
+        raise ValueError(
+            f"representation {mapping}: missing features {sorted(missing)}, "
+            f"unknown transforms {sorted(unknown)} (known: {TRANSFORMS})"
+        )
     if "log_e_minus_p" in (mapping["pt"], mapping["eta"], mapping["phi"], mapping["met"], mapping["met_phi"]):
         raise ValueError("log_e_minus_p applies to E only")
     return mapping
@@ -113,7 +128,10 @@ class Standardizer:
         return (self.apply(x, p) - self.mean) / self.std
 
     def inverse(self, z: np.ndarray, p: np.ndarray | None = None) -> np.ndarray:
-        """Standardised values -> physical ones; ``p`` (|p| in GeV, from the inverted pT and eta) for ``log_e_minus_p``."""
+        """Standardised values -> physical ones.
+
+        ``p`` is |p| in GeV (from the inverted pT and eta), needed by ``log_e_minus_p``.
+        """
         y = np.asarray(z, dtype=np.float64) * self.std + self.mean
         if self.transform == "log10":
             return np.power(10.0, y)
@@ -127,7 +145,14 @@ class Standardizer:
         return y
 
     @classmethod
-    def fit(cls, x: np.ndarray, transform: str = "linear", lower: float = 0.0, bound: float = 1.0, p: np.ndarray | None = None) -> Standardizer:
+    def fit(
+        cls,
+        x: np.ndarray,
+        transform: str = "linear",
+        lower: float = 0.0,
+        bound: float = 1.0,
+        p: np.ndarray | None = None,
+    ) -> Standardizer:
         unfitted = cls(0.0, 1.0, transform, float(lower), float(bound))
         y = unfitted.apply(x, p)
         if y.size == 0:
@@ -136,7 +161,13 @@ class Standardizer:
         return cls(float(y.mean()), std if std > 0 else 1.0, transform, float(lower), float(bound))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"mean": self.mean, "std": self.std, "transform": self.transform, "lower": self.lower, "bound": self.bound}
+        return {
+            "mean": self.mean,
+            "std": self.std,
+            "transform": self.transform,
+            "lower": self.lower,
+            "bound": self.bound,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Standardizer:
@@ -160,16 +191,22 @@ def to_met_frame(events: pd.DataFrame, objects: pd.DataFrame) -> tuple[pd.DataFr
     """GeV tables -> MET frame: phi' = wrap(phi - phi_MET - pi) for objects, phi_MET' = 0."""
     met_phi = events["met_phi"].to_numpy(np.float64)
     rows = _event_rows(events, objects)
-    objects = objects.assign(phi=wrap_phi(objects["phi"].to_numpy(np.float64) - met_phi[rows] - np.pi).astype(np.float32))
+    objects = objects.assign(
+        phi=wrap_phi(objects["phi"].to_numpy(np.float64) - met_phi[rows] - np.pi).astype(np.float32)
+    )
     return events.assign(met_phi=0.0), objects
 
 
-def from_met_frame(events: pd.DataFrame, objects: pd.DataFrame, azimuth: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+def from_met_frame(
+    events: pd.DataFrame, objects: pd.DataFrame, azimuth: np.ndarray
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """MET frame -> GeV tables turned by ``azimuth`` (one angle per event): phi_MET = wrap(phi_MET' +
     azimuth), phi = wrap(phi' + phi_MET + pi); the angles between objects and MET are kept."""
     met_phi = wrap_phi(events["met_phi"].to_numpy(np.float64) + np.asarray(azimuth, dtype=np.float64))
     rows = _event_rows(events, objects)
-    objects = objects.assign(phi=wrap_phi(objects["phi"].to_numpy(np.float64) + met_phi[rows] + np.pi).astype(np.float32))
+    objects = objects.assign(
+        phi=wrap_phi(objects["phi"].to_numpy(np.float64) + met_phi[rows] + np.pi).astype(np.float32)
+    )
     return events.assign(met_phi=met_phi), objects
 
 
@@ -190,7 +227,9 @@ class FeatureScaler:
     frame: str = "lab"
 
     @classmethod
-    def fit(cls, events: pd.DataFrame, objects: pd.DataFrame, representation_name: str | dict[str, str] = "thesis") -> FeatureScaler:
+    def fit(
+        cls, events: pd.DataFrame, objects: pd.DataFrame, representation_name: str | dict[str, str] = "thesis"
+    ) -> FeatureScaler:
         """Fit on the given (training) events and their objects (GeV, lab frame), in the
         named representation; its transforms see the angles in the representation's frame."""
         rep = representation(representation_name)
@@ -198,10 +237,10 @@ class FeatureScaler:
             events, objects = to_met_frame(events, objects)
         ev = {f: Standardizer.fit(events[f].to_numpy(), rep[f]) for f in EVENT_FEATURES}
         obj: dict[str, dict[str, Standardizer]] = {}
-        counts = {"events": int(len(events))}
+        counts = {"events": len(events)}
         for symbol in SYMBOLS:
             sel = objects[objects["type"] == symbol]
-            counts[symbol] = int(len(sel))
+            counts[symbol] = len(sel)
             obj[symbol] = {f: _object_standardizer(sel, symbol, f, rep[f]) for f in OBJECT_FEATURES}
         # what the detector transforms cannot represent and move onto their edge (pT or |eta| on the
         # cut, E = |p| + 1 MeV); counted so the preprocessing can say so

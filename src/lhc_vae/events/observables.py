@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 
@@ -42,7 +44,7 @@ def hadronic_top_candidates(objects: pd.DataFrame, n_events: int) -> pd.DataFram
     order = np.argsort(objects["event_index"].to_numpy(), kind="stable")
     ev = objects["event_index"].to_numpy()[order]
     bounds = np.flatnonzero(np.r_[True, ev[1:] != ev[:-1], True])
-    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+    for a, b in itertools.pairwise(bounds):
         idx = order[a:b]
         light = idx[types[idx] == "j"]
         bjets = idx[types[idx] == "b"]

@@ -57,11 +57,7 @@ class EventTables:
 
     def __post_init__(self) -> None:
         missing = [c for c in ("met", "met_phi") if c not in self.events.columns]
-        missing += [
-            c
-            for c in ("event_index", "type", *OBJECT_FEATURES)
-            if c not in self.objects.columns
-        ]
+        missing += [c for c in ("event_index", "type", *OBJECT_FEATURES) if c not in self.objects.columns]
         if missing:
             raise KeyError(f"EventTables is missing columns: {', '.join(missing)}")
 

@@ -21,8 +21,8 @@ def split_events(n_events: int, fractions: dict[str, float], seed: int) -> pd.Ca
     total = sum(fractions.values())
     if not np.isclose(total, 1.0) or min(fractions.values()) < 0:
         raise ValueError(f"split fractions must be >= 0 and sum to 1, got {fractions} (sum {total})")
-    n_val = int(round(fractions.get("validation", 0.0) * n_events))
-    n_test = int(round(fractions.get("test", 0.0) * n_events))
+    n_val = round(fractions.get("validation", 0.0) * n_events)
+    n_test = round(fractions.get("test", 0.0) * n_events)
     labels = np.empty(n_events, dtype=object)
     perm = np.random.default_rng(seed).permutation(n_events)
     labels[perm[:n_test]] = "test"

@@ -29,7 +29,9 @@ class Particles:
 
     @property
     def eta(self) -> np.ndarray:
-        return np.arcsinh(np.divide(self.pz, self.pt, out=np.full_like(self.pz, np.sign(self.pz) * 1e6), where=self.pt > 0))
+        return np.arcsinh(
+            np.divide(self.pz, self.pt, out=np.full_like(self.pz, np.sign(self.pz) * 1e6), where=self.pt > 0)
+        )
 
     @property
     def phi(self) -> np.ndarray:
@@ -52,9 +54,7 @@ def binned(values: np.ndarray, edges: list[float], table: list[float]) -> np.nda
     return out
 
 
-def _per_eta_block(
-    x: np.ndarray, abs_eta: np.ndarray, blocks: list[dict[str, Any]], formula: Any
-) -> np.ndarray:
+def _per_eta_block(x: np.ndarray, abs_eta: np.ndarray, blocks: list[dict[str, Any]], formula: Any) -> np.ndarray:
     """formula(x, block) for the objects inside each |eta| block (blocks ordered by eta_max); 0 outside."""
     out = np.zeros(len(x))
     lo = 0.0

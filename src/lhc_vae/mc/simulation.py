@@ -116,10 +116,7 @@ def reconstruct(
             scale = det.smear_energy(particles.e[found], sigma, rng) / particles.e[found]
         used[found] = True
         for i, s in zip(found, scale, strict=True):
-            if pdg == 22:
-                symbol = "g"
-            else:
-                symbol = ("e" if pdg == 11 else "m") + ("-" if particles.pid[i] > 0 else "+")
+            symbol = "g" if pdg == 22 else ("e" if pdg == 11 else "m") + ("-" if particles.pid[i] > 0 else "+")
             objects.append((symbol, particles.e[i] * s, pt[i] * s, eta[i], phi[i]))
             sum_px += particles.px[i] * s
             sum_py += particles.py[i] * s
@@ -128,9 +125,7 @@ def reconstruct(
     jet_input = np.flatnonzero(in_calo & ~used & (abs_pid != 13))
     sum_px += particles.px[jet_input].sum()
     sum_py += particles.py[jet_input].sum()
-    pseudo = [
-        fastjet.PseudoJet(particles.px[i], particles.py[i], particles.pz[i], particles.e[i]) for i in jet_input
-    ]
+    pseudo = [fastjet.PseudoJet(particles.px[i], particles.py[i], particles.pz[i], particles.e[i]) for i in jet_input]
     jcfg = cfg["jet"]
     sequence = fastjet.ClusterSequence(pseudo, fastjet.JetDefinition(fastjet.antikt_algorithm, jcfg["R"]))
     jets = sequence.inclusive_jets(jcfg["pt_min_cluster"])
@@ -194,7 +189,14 @@ def simulate_block(args: tuple[int, int, str, list[str], dict[str, Any], int]) -
         }
     )
     return BlockResult(
-        block, events, objects, n_tried, info.sigmaGen() * 1e9, info.sigmaErr() * 1e9, time.perf_counter() - start, init_seconds
+        block,
+        events,
+        objects,
+        n_tried,
+        info.sigmaGen() * 1e9,
+        info.sigmaErr() * 1e9,
+        time.perf_counter() - start,
+        init_seconds,
     )
 
 
@@ -270,10 +272,12 @@ def generate(
     stats = {
         "process": process_id,
         "sigma_pb": sigma_pb,
-        "sigma_err_pb": float(np.sqrt(np.sum((tried_blocks * [r.sigma_err_pb for r in results]) ** 2)) / tried_blocks.sum()),
+        "sigma_err_pb": float(
+            np.sqrt(np.sum((tried_blocks * [r.sigma_err_pb for r in results]) ** 2)) / tried_blocks.sum()
+        ),
         "luminosity_fb": luminosity_fb,
         "events_tried": n_tried,
-        "events_accepted": int(len(events)),
+        "events_accepted": len(events),
         "acceptance": len(events) / n_tried,
         "seed": int(seed),
         "block_size": block_size,
@@ -284,7 +288,8 @@ def generate(
         "ms_per_accepted_event_per_core": 1e3 * cpu_seconds / sum(len(r.events) for r in results),
         # Pythia8's initialisation, once per block, and the per-event cost without it (issue #11)
         "init_seconds_per_block": float(np.mean([r.init_seconds for r in results])),
-        "ms_per_accepted_event_per_core_after_init": 1e3 * (cpu_seconds - sum(r.init_seconds for r in results))
+        "ms_per_accepted_event_per_core_after_init": 1e3
+        * (cpu_seconds - sum(r.init_seconds for r in results))
         / sum(len(r.events) for r in results),
         "ms_per_tried_event_per_core": 1e3 * cpu_seconds / tried_blocks.sum(),
         "accepted_events_per_second": len(events) / wall,

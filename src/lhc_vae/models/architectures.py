@@ -73,7 +73,9 @@ def exp3_decoder(layout: JetsLayout, latent_dim: int = 128) -> keras.Model:
     outputs = {"met": layers.Dense(2, name="met")(_dense_stack(h, [64], "dec_met"))}
     for name, _, _ in layout.slots:
         outputs[name] = layers.Dense(4, name=name)(_dense_stack(h, [64], f"dec_{name}"))
-    outputs["mask"] = layers.Dense(len(layout.slots), activation="sigmoid", name="mask")(_dense_stack(h, [64], "dec_mask"))
+    outputs["mask"] = layers.Dense(len(layout.slots), activation="sigmoid", name="mask")(
+        _dense_stack(h, [64], "dec_mask")
+    )
     return keras.Model(z, outputs, name="decoder")
 
 
@@ -107,20 +109,23 @@ def exp1_decoder(output_dims: dict[str, int], latent_dim: int = 160) -> keras.Mo
 def exp2_encoder(input_dims: dict[str, int], latent_dim: int, scale: int = 1) -> keras.Model:
     """Experiment II beta-VAE encoder (thesis §7.5.3): Dense 128, 128, 64, 64 (ReLU) x scale,
     Dense(latent), then mean and log-variance Dense(latent). Particle models use scale 2."""
-    (name, dim), = input_dims.items()
+    ((name, dim),) = input_dims.items()
     x = keras.Input((dim,), name=name)
     h = _dense_stack(x, [128 * scale, 128 * scale, 64 * scale, 64 * scale], "enc")
     h = layers.Dense(latent_dim, name="enc_latent")(h)
     return keras.Model(
         {name: x},
-        {"z_mean": layers.Dense(latent_dim, name="z_mean")(h), "z_log_var": layers.Dense(latent_dim, name="z_log_var")(h)},
+        {
+            "z_mean": layers.Dense(latent_dim, name="z_mean")(h),
+            "z_log_var": layers.Dense(latent_dim, name="z_log_var")(h),
+        },
         name="encoder",
     )
 
 
 def exp2_decoder(output_dims: dict[str, int], latent_dim: int, scale: int = 1) -> keras.Model:
     """Experiment II decoder (thesis §7.5.3): Dense 64, 64, 64 (ReLU) x scale, then a linear output."""
-    (name, dim), = output_dims.items()
+    ((name, dim),) = output_dims.items()
     z = keras.Input((latent_dim,), name="z")
     h = _dense_stack(z, [64 * scale] * 3, "dec")
     return keras.Model(z, {name: layers.Dense(dim, name=name)(h)}, name="decoder")

@@ -12,8 +12,8 @@ from typing import Any
 import keras
 
 from lhc_vae.models import architectures as arch
-from lhc_vae.models.losses import summed_binary_crossentropy, summed_categorical_crossentropy, summed_mse
 from lhc_vae.models.layouts import JetsLayout, WholeEventLayout
+from lhc_vae.models.losses import summed_binary_crossentropy, summed_categorical_crossentropy, summed_mse
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,9 @@ EXPERIMENTS: dict[str, Experiment] = {
         {"met": summed_mse, "types": summed_categorical_crossentropy, "features": summed_mse},
     ),
     # Thesis §7.6: one beta-VAE on events with <= 4 jets and <= 2 b-jets; BCE mask + MSE features.
-    "exp3": Experiment("exp3", "beta", JetsLayout(4, 2), arch.exp3_encoder, arch.exp3_decoder, _exp3_losses(JetsLayout(4, 2))),
+    "exp3": Experiment(
+        "exp3", "beta", JetsLayout(4, 2), arch.exp3_encoder, arch.exp3_decoder, _exp3_losses(JetsLayout(4, 2))
+    ),
 }
 
 

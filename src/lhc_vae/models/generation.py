@@ -54,8 +54,13 @@ def standardised_to_physical(
     z_obj = objects_std[features].to_numpy(np.float64)
     z_ev = events_std[["met", "met_phi"]].to_numpy(np.float64)
     clipped = int((~(np.abs(z_obj) <= Z_CLIP)).sum() + (~(np.abs(z_ev) <= Z_CLIP)).sum())
-    objects_std = objects_std.assign(**{f: np.clip(np.nan_to_num(z_obj[:, k]), -Z_CLIP, Z_CLIP) for k, f in enumerate(features)})
-    events_std = events_std.assign(met=np.clip(np.nan_to_num(z_ev[:, 0]), -Z_CLIP, Z_CLIP), met_phi=np.clip(np.nan_to_num(z_ev[:, 1]), -Z_CLIP, Z_CLIP))
+    objects_std = objects_std.assign(
+        **{f: np.clip(np.nan_to_num(z_obj[:, k]), -Z_CLIP, Z_CLIP) for k, f in enumerate(features)}
+    )
+    events_std = events_std.assign(
+        met=np.clip(np.nan_to_num(z_ev[:, 0]), -Z_CLIP, Z_CLIP),
+        met_phi=np.clip(np.nan_to_num(z_ev[:, 1]), -Z_CLIP, Z_CLIP),
+    )
     events = scaler.inverse_events(events_std, wrap=False)
     objects = scaler.inverse_objects(objects_std, wrap=False)
     counts = {
@@ -74,7 +79,9 @@ def standardised_to_physical(
     events, objects = scaler.from_frame(events, objects, seed)
     objects["e"] = np.maximum(objects["e"].to_numpy(), objects["pt"].to_numpy())
     # values corrected in each event: an event with any is invalid before corrections (issue #11)
-    events["n_corrected"] = (np.bincount(objects_std["event_index"].to_numpy()[corrected_object], minlength=n) + corrected_event).astype(np.int16)
+    events["n_corrected"] = (
+        np.bincount(objects_std["event_index"].to_numpy()[corrected_object], minlength=n) + corrected_event
+    ).astype(np.int16)
     events.insert(0, "event_id", np.arange(n, dtype=np.int64))
     events.insert(1, "process_id", process_id)
     events.insert(2, "weight", 1.0)
@@ -106,11 +113,19 @@ def generated_tables(tables: EventTables) -> tuple[pd.DataFrame, pd.DataFrame, d
     events, objects = primary_tables(tables)
     events = pd.concat([events, selection], axis=1)
     corrected = events["n_corrected"].to_numpy() > 0  # set by standardised_to_physical
-    return events, objects, {
-        "invalid_event_rate_percent": float(100.0 * (~selection["passes_selection"].to_numpy()).mean()),  # as the raw rate, so raw >= IER exactly
-        "invalid_event_rate_raw_percent": float(100.0 * (~selection["passes_selection"].to_numpy() | corrected).mean()),
-        "mean_objects_per_event": float(events["n_objects"].mean()),
-    }
+    return (
+        events,
+        objects,
+        {
+            "invalid_event_rate_percent": float(
+                100.0 * (~selection["passes_selection"].to_numpy()).mean()
+            ),  # as the raw rate, so raw >= IER exactly
+            "invalid_event_rate_raw_percent": float(
+                100.0 * (~selection["passes_selection"].to_numpy() | corrected).mean()
+            ),
+            "mean_objects_per_event": float(events["n_objects"].mean()),
+        },
+    )
 
 
 #: Where each experiment's timed chain starts (a prior kind of a single-model experiment, or a
@@ -173,7 +188,9 @@ def single_model_run(
     (:data:`START_POINTS` of the prior kind) -> decoder (sampled around its means with the
     prior's ``likelihood_sigma``, when it has one) -> GeV tables and correction counts."""
     if prior["kind"] == "truth" and (encoder is None or "inputs" not in prior):
-        raise ValueError("the truth prior starts from truth events: pass the encoder and the prior's model-input arrays")
+        raise ValueError(
+            "the truth prior starts from truth events: pass the encoder and the prior's model-input arrays"
+        )
 
     def run(count: int, seed: int) -> tuple[EventTables, dict[str, int]]:
         z = _latent_start(prior, count, alpha, seed, encoder, batch_size)
@@ -208,12 +225,15 @@ def multi_model_run(
             return add_likelihood_noise(decode(decoder, z, batch_size), by_decoder.get(id(decoder)), rng)
 
         return decode_and_sample
+
     if experiment == "exp1":
         if truth is None:
             raise ValueError("exp1 starts from truth events: pass the validation tables")
 
         def run(count: int, seed: int) -> tuple[EventTables, dict[str, int]]:
-            ev, obj, _ = multi.generate_exp1(models, *truth, count, float(alpha), float(threshold), seed, encode, sampling_decode(seed))
+            ev, obj, _ = multi.generate_exp1(
+                models, *truth, count, float(alpha), float(threshold), seed, encode, sampling_decode(seed)
+            )
             return standardised_to_physical(ev, obj, scaler, process, seed)
 
         return run
@@ -223,7 +243,9 @@ def multi_model_run(
         masks = TwoLevelMaskGenerator.from_dict(mask_generator)
 
         def run(count: int, seed: int) -> tuple[EventTables, dict[str, int]]:
-            ev, obj = multi.generate_exp2(models, masks.sample(count, seed), int(latent_dim), seed, sampling_decode(seed))
+            ev, obj = multi.generate_exp2(
+                models, masks.sample(count, seed), int(latent_dim), seed, sampling_decode(seed)
+            )
             return standardised_to_physical(ev, obj, scaler, process, seed)
 
         return run
@@ -263,6 +285,9 @@ def run_generation(
     stats = {**meta, "n_generated": n, "seed": seed, **timing, "corrections": corrections, **quality}
     log.info(
         "%s: %d events at %.4f ms/event (steady), IER %.2f %%",
-        meta.get("experiment", "generation"), n, stats["ms_per_event_steady"], stats["invalid_event_rate_percent"],
+        meta.get("experiment", "generation"),
+        n,
+        stats["ms_per_event_steady"],
+        stats["invalid_event_rate_percent"],
     )
     return events, objects, tables, stats

@@ -103,4 +103,8 @@ class TwoLevelMaskGenerator:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TwoLevelMaskGenerator:
-        return cls(np.asarray(data["masks"], dtype=np.int64), np.asarray(data["frequencies"], dtype=np.int64), int(data["n_frequent"]))
+        return cls(
+            np.asarray(data["masks"], dtype=np.int64),
+            np.asarray(data["frequencies"], dtype=np.int64),
+            int(data["n_frequent"]),
+        )

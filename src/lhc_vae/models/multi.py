@@ -21,8 +21,8 @@ import pandas as pd
 
 from lhc_vae.events.schema import COUNT_COLUMNS, OBJECT_FEATURES, SYMBOL_SLUG, SYMBOLS, TYPE_DTYPE
 from lhc_vae.models import architectures as arch
-from lhc_vae.models.losses import summed_binary_crossentropy, summed_mse
 from lhc_vae.models.layouts import MET_FEATURES
+from lhc_vae.models.losses import summed_binary_crossentropy, summed_mse
 
 #: Entries per type of the experiment I thermometer masks (thesis §7.4.1).
 THERMOMETER_WIDTH = 4
@@ -70,35 +70,56 @@ def components(experiment: str, latent_dim: int) -> list[Component]:
         particle_dims = {"met": 2, "position": THERMOMETER_WIDTH, "features": 4}
         out = [
             Component(
-                "event", None, event_dims, {"met": summed_mse, "mask": summed_binary_crossentropy},
-                lambda: arch.exp1_encoder(event_dims, latent_dim), lambda: arch.exp1_decoder(event_dims, latent_dim),
+                "event",
+                None,
+                event_dims,
+                {"met": summed_mse, "mask": summed_binary_crossentropy},
+                lambda: arch.exp1_encoder(event_dims, latent_dim),
+                lambda: arch.exp1_decoder(event_dims, latent_dim),
             )
         ]
         for s in SYMBOLS:
             out.append(
                 Component(
-                    SYMBOL_SLUG[s], s, particle_dims, {"met": summed_mse, "position": summed_binary_crossentropy, "features": summed_mse},
-                    lambda: arch.exp1_encoder(particle_dims, latent_dim), lambda: arch.exp1_decoder(particle_dims, latent_dim),
+                    SYMBOL_SLUG[s],
+                    s,
+                    particle_dims,
+                    {"met": summed_mse, "position": summed_binary_crossentropy, "features": summed_mse},
+                    lambda: arch.exp1_encoder(particle_dims, latent_dim),
+                    lambda: arch.exp1_decoder(particle_dims, latent_dim),
                 )
             )
         return out
     if experiment == "exp2":
         met_dims, feat_dims = {"met": 2}, {"features": 4}
         out = [
-            Component("met", None, met_dims, {"met": summed_mse},
-                      lambda: arch.exp2_encoder(met_dims, latent_dim), lambda: arch.exp2_decoder(met_dims, latent_dim))
+            Component(
+                "met",
+                None,
+                met_dims,
+                {"met": summed_mse},
+                lambda: arch.exp2_encoder(met_dims, latent_dim),
+                lambda: arch.exp2_decoder(met_dims, latent_dim),
+            )
         ]
         for s in SYMBOLS:  # particle models: doubled units and latent size (thesis §7.5.3)
             out.append(
-                Component(SYMBOL_SLUG[s], s, feat_dims, {"features": summed_mse},
-                          lambda: arch.exp2_encoder(feat_dims, 2 * latent_dim, scale=2),
-                          lambda: arch.exp2_decoder(feat_dims, 2 * latent_dim, scale=2))
+                Component(
+                    SYMBOL_SLUG[s],
+                    s,
+                    feat_dims,
+                    {"features": summed_mse},
+                    lambda: arch.exp2_encoder(feat_dims, 2 * latent_dim, scale=2),
+                    lambda: arch.exp2_decoder(feat_dims, 2 * latent_dim, scale=2),
+                )
             )
         return out
     raise KeyError(f"unknown multi-model experiment {experiment!r}; known: exp1, exp2")
 
 
-def component_arrays(experiment: str, component: Component, events: pd.DataFrame, objects: pd.DataFrame) -> dict[str, np.ndarray]:
+def component_arrays(
+    experiment: str, component: Component, events: pd.DataFrame, objects: pd.DataFrame
+) -> dict[str, np.ndarray]:
     """Training arrays of one component from standardised model-input tables."""
     met = events[list(MET_FEATURES)].to_numpy(np.float32)
     if component.symbol is None:
@@ -112,7 +133,11 @@ def component_arrays(experiment: str, component: Component, events: pd.DataFrame
         return {"features": feats}
     obj_pos = obj["position"].to_numpy()
     inside = obj_pos < THERMOMETER_WIDTH
-    row = pd.Series(np.arange(len(events)), index=events["event_index"].to_numpy()).reindex(obj["event_index"].to_numpy()).to_numpy()
+    row = (
+        pd.Series(np.arange(len(events)), index=events["event_index"].to_numpy())
+        .reindex(obj["event_index"].to_numpy())
+        .to_numpy()
+    )
     inside &= ~np.isnan(row)
     row = row[inside].astype(np.int64)
     position = thermometer(obj_pos[inside][:, None] + 1)
@@ -121,7 +146,10 @@ def component_arrays(experiment: str, component: Component, events: pd.DataFrame
 
 def _objects_table(event_index: np.ndarray, symbol: str, features: np.ndarray) -> pd.DataFrame:
     frame = pd.DataFrame(
-        {"event_index": event_index.astype(np.int64), "type": pd.Categorical([symbol] * len(event_index), dtype=TYPE_DTYPE)}
+        {
+            "event_index": event_index.astype(np.int64),
+            "type": pd.Categorical([symbol] * len(event_index), dtype=TYPE_DTYPE),
+        }
     )
     for k, f in enumerate(OBJECT_FEATURES):
         frame[f] = features[:, k].astype(np.float32)
@@ -171,11 +199,16 @@ def generate_exp1(
             continue
         event_index = np.repeat(np.arange(n), requests)
         position = np.arange(total) - np.repeat(np.cumsum(requests) - requests, requests)
-        pool = truth_objects[(truth_objects["type"] == symbol).to_numpy() & (truth_objects["position"].to_numpy() < THERMOMETER_WIDTH)]
+        pool = truth_objects[
+            (truth_objects["type"] == symbol).to_numpy() & (truth_objects["position"].to_numpy() < THERMOMETER_WIDTH)
+        ]
         pool_pos = pool["position"].to_numpy()
         pool_feats = pool[list(OBJECT_FEATURES)].to_numpy(np.float32)
         # the truth event's own object at (event, position): key = truth row * width + position
-        own = pd.Series(np.arange(len(pool)), index=truth_row.reindex(pool["event_index"].to_numpy()).to_numpy() * THERMOMETER_WIDTH + pool_pos)
+        own = pd.Series(
+            np.arange(len(pool)),
+            index=truth_row.reindex(pool["event_index"].to_numpy()).to_numpy() * THERMOMETER_WIDTH + pool_pos,
+        )
         match = own.reindex(rows[event_index] * THERMOMETER_WIDTH + position).to_numpy()
         feats = np.empty((total, 4), dtype=np.float32)
         found = ~np.isnan(match)

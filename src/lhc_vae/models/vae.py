@@ -187,7 +187,11 @@ def encode(encoder: keras.Model, arrays: dict[str, np.ndarray], batch_size: int 
 
 
 def likelihood_sigma(
-    encoder: keras.Model, decoder: keras.Model, arrays: dict[str, np.ndarray], outputs: list[str], batch_size: int = 65536
+    encoder: keras.Model,
+    decoder: keras.Model,
+    arrays: dict[str, np.ndarray],
+    outputs: list[str],
+    batch_size: int = 65536,
 ) -> dict[str, list[float]]:
     """Per continuous decoder output and feature, the RMS of ``decoder(encoder(x).z_mean) - x``
     over held-out ``arrays``, counting only entries of present objects (an absent slot is all
@@ -212,7 +216,9 @@ def likelihood_generator(seed: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), 0x11])
 
 
-def add_likelihood_noise(outputs: dict[str, np.ndarray], sigma: dict[str, list[float]] | None, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def add_likelihood_noise(
+    outputs: dict[str, np.ndarray], sigma: dict[str, list[float]] | None, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     """Sample the Gaussian decoder: x = mu(z) + sigma * eps for every output in ``sigma``
     (:func:`likelihood_sigma`); the decoder's means alone are narrower than the data (issue #12)."""
     if not sigma:
@@ -220,7 +226,9 @@ def add_likelihood_noise(outputs: dict[str, np.ndarray], sigma: dict[str, list[f
     out = dict(outputs)
     for name, s in sigma.items():
         mu = out[name]
-        out[name] = (mu + np.asarray(s, dtype=np.float32) * rng.standard_normal(mu.shape).astype(np.float32)).astype(mu.dtype)
+        out[name] = (mu + np.asarray(s, dtype=np.float32) * rng.standard_normal(mu.shape).astype(np.float32)).astype(
+            mu.dtype
+        )
     return out
 
 

@@ -23,7 +23,7 @@ import multiprocessing as mp
 import os
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 
 from lhc_vae.datasets import ComponentDataset, DarkMachinesFile, KerasModelDataset
+from lhc_vae.evaluation.plots import speed_bars
 from lhc_vae.events.features import FeatureScaler
 from lhc_vae.events.split import split_tables
-from lhc_vae.evaluation.plots import speed_bars
 from lhc_vae.mc.simulation import simulate_block
 from lhc_vae.models.experiments import EXPERIMENTS
 from lhc_vae.models.generation import START_POINTS, multi_model_run, single_model_run, timed
@@ -127,7 +127,9 @@ def benchmark_mc(
     block_size, n_blocks = int(params["mc_block_size"]), int(params.get("mc_blocks", 1))
     if block_size <= 0 or n_blocks <= 0:
         raise ValueError("benchmark.mc_block_size and benchmark.mc_blocks must be positive")
-    results = [simulate_block((b, block_size, process, settings, mc["detector"], int(seed) + 1000)) for b in range(n_blocks)]
+    results = [
+        simulate_block((b, block_size, process, settings, mc["detector"], int(seed) + 1000)) for b in range(n_blocks)
+    ]
     accepted = sum(len(r.events) for r in results)
     tried = sum(r.n_tried for r in results)
     if accepted == 0:
@@ -173,7 +175,12 @@ def _tag_value(tag: str) -> float:
 
 
 def _model_run(
-    directory: Path, scaler: FeatureScaler, model_events: pd.DataFrame, model_objects: pd.DataFrame, process: str, mask_threshold: float
+    directory: Path,
+    scaler: FeatureScaler,
+    model_events: pd.DataFrame,
+    model_objects: pd.DataFrame,
+    process: str,
+    mask_threshold: float,
 ) -> tuple[Callable, str, Callable[[float], float]] | None:
     """The generation run of the trained model in ``directory`` (built by the same functions as the
     generation nodes, with the experiment's default start point), its start point and its FLOPs
@@ -201,7 +208,9 @@ def _model_run(
         else:
             truth = split_tables(model_events, model_objects, "validation")
             run = multi_model_run("exp1", comps, scaler, process, truth=truth, alpha=alpha, threshold=mask_threshold)
-            per_object = [dense_flops(c["encoder"]) + dense_flops(c["decoder"]) for k, c in comps.items() if k != "event"]
+            per_object = [
+                dense_flops(c["encoder"]) + dense_flops(c["decoder"]) for k, c in comps.items() if k != "event"
+            ]
             event_flops = dense_flops(comps["event"]["encoder"]) + dense_flops(comps["event"]["decoder"])
         mean_object = float(np.mean(per_object))
         # the event model plus the mean number of objects times a particle model
@@ -239,8 +248,14 @@ def time_models(
             "flops_per_event": flops(objects_per_event),
             "start_point": start_point,
         }
-        log.info("benchmark %s (%d cores): %.4f ms/event (1k), %.4f ms/event (%d)", name, available_cores(),
-                 timing["ms_per_event_t1k"], timing["ms_per_event_steady"], n_large)
+        log.info(
+            "benchmark %s (%d cores): %.4f ms/event (1k), %.4f ms/event (%d)",
+            name,
+            available_cores(),
+            timing["ms_per_event_t1k"],
+            timing["ms_per_event_steady"],
+            n_large,
+        )
     return {"models": results, "matmul": matmul_peak(repeats=matmul_repeats)}
 
 
@@ -298,8 +313,14 @@ def benchmark_models(
     """Generation speed and FLOPs of every trained model under ``models_root``, on all cores (this
     process) and on one core (:func:`on_one_core`), with the matmul peak of each setting."""
     args = (
-        str(models_root), scaler, model_events, model_objects, process, int(params["large_batch"]),
-        float((exp1 or {}).get("mask_threshold", 0.1)), int(params.get("matmul_repeats", 7)),
+        str(models_root),
+        scaler,
+        model_events,
+        model_objects,
+        process,
+        int(params["large_batch"]),
+        float((exp1 or {}).get("mask_threshold", 0.1)),
+        int(params.get("matmul_repeats", 7)),
     )
     all_cores = time_models(*args)
     models = all_cores["models"]
@@ -338,7 +359,7 @@ def summarise_benchmark(
                 one["roofline_percent"] = 100.0 * one["achieved_gflops"] / one_core_matmul["median_gflops"]
     cores = timings["cores"]
     summary = {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "process": process,
         "cores": cores,
         "matmul_gflops": peak,  # median on all cores, the roofline of roofline_percent
@@ -362,7 +383,10 @@ def summarise_benchmark(
             "GFLOP/s / median matmul GFLOP/s of the same setting (matmul: median, min, max of n runs)."
         ),
     }
-    speeds = {"MC (Pythia8 + detector), 1 core": mc["ms_per_event_per_core"], f"MC, {cores} cores": mc["ms_per_event_all_cores"]}
+    speeds = {
+        "MC (Pythia8 + detector), 1 core": mc["ms_per_event_per_core"],
+        f"MC, {cores} cores": mc["ms_per_event_all_cores"],
+    }
     if mc.get("sample"):
         speeds["MC sample (mc_stats.json), 1 core"] = mc["sample"]["ms_per_event_per_core"]
     for k, v in models.items():

@@ -30,7 +30,9 @@ def _read(file: DarkMachinesFile) -> EventTables:
     parsed = file.read()
     if parsed.n_rejected:
         first = "; ".join(f"line {r.line}: {r.reason}" for r in parsed.rejects.head(5).itertuples())
-        raise ValueError(f"{file.path}: {parsed.n_rejected} of {parsed.n_lines} lines are malformed ({first}); fix or remove them")
+        raise ValueError(
+            f"{file.path}: {parsed.n_rejected} of {parsed.n_lines} lines are malformed ({first}); fix or remove them"
+        )
     if parsed.tables.n_events < 20:
         raise ValueError(f"{file.path} holds {parsed.tables.n_events} events; a comparison needs at least 20")
     return parsed.tables
@@ -41,7 +43,9 @@ def _subsample(tables: EventTables, index: np.ndarray) -> tuple[pd.DataFrame, pd
     return primary_tables(EventTables(*take_events(tables.events, tables.objects, np.sort(index))))
 
 
-def truth_halves(truth_file: DarkMachinesFile, seed: int, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def truth_halves(
+    truth_file: DarkMachinesFile, seed: int, params: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """The truth file in two random halves (A: the truth, B: the floor's second sample), with the
     bins of every variable fixed from half A."""
     tables = _read(truth_file)
@@ -62,4 +66,10 @@ def generated_run(generated_file: DarkMachinesFile, params: dict[str, Any]) -> d
     n = min(tables.n_events, int(params["max_events"]))
     events, objects = _subsample(tables, np.arange(n))
     stats = {"invalid_event_rate_percent": invalid_event_rate(objects, n), "n_generated": tables.n_events}
-    return {"label": generated_file.path.name, "subset": ALL, "sample": Sample.from_tables(events, objects), "stats": stats, "training": {}}
+    return {
+        "label": generated_file.path.name,
+        "subset": ALL,
+        "sample": Sample.from_tables(events, objects),
+        "stats": stats,
+        "training": {},
+    }

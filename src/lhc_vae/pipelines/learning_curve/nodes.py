@@ -36,7 +36,9 @@ def training_sizes(n_available: int, requested: list[int]) -> list[int]:
     return sizes
 
 
-def subsample_training(events: pd.DataFrame, objects: pd.DataFrame, n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def subsample_training(
+    events: pd.DataFrame, objects: pd.DataFrame, n: int, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Keep ``n`` training events (the first n of a seeded permutation, so smaller subsets are nested
     in larger ones) and every validation and test event, with their objects."""
     train = np.flatnonzero((events["split"] == "train").to_numpy())
@@ -48,8 +50,15 @@ def subsample_training(events: pd.DataFrame, objects: pd.DataFrame, n: int, seed
 
 
 def _train_and_generate(
-    experiment: str, events: pd.DataFrame, objects: pd.DataFrame, scaler: dict[str, Any], value: float,
-    seed: int, process: str, params: dict[str, Any], n_generate: int,
+    experiment: str,
+    events: pd.DataFrame,
+    objects: pd.DataFrame,
+    scaler: dict[str, Any],
+    value: float,
+    seed: int,
+    process: str,
+    params: dict[str, Any],
+    n_generate: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any], dict[str, Any]]:
     """Train one experiment at alpha or beta ``value`` and generate with its default prior (the
     same node functions as the experiment's own pipeline)."""
@@ -68,7 +77,9 @@ def _train_and_generate(
         return gen_events, gen_objects, training, stats
     encoder, decoder, training = vae_nodes.train_vae(events, objects, alpha, beta, seed, process, params)
     prior = vae_nodes.fit_latent_prior(encoder, decoder, events, objects, "auto", 0, seed, params)
-    gen_events, gen_objects, _, stats = vae_nodes.generate_events(encoder, decoder, prior, scaler, n_generate, alpha, seed, process, params)
+    gen_events, gen_objects, _, stats = vae_nodes.generate_events(
+        encoder, decoder, prior, scaler, n_generate, alpha, seed, process, params
+    )
     return gen_events, gen_objects, training, stats
 
 
@@ -112,7 +123,9 @@ def learning_curve(
     n_cmp = len(truth["validation"])
     kw = {"n_bootstrap": int(curve["n_bootstrap"]), "folds": int(report["folds"]), "physics_distances": False}
     pv, floor = compare(truth["test"], truth["validation"], truth["edges"], int(seed), **kw)
-    rows = [{"experiment": experiment, "run": "truth vs truth (floor)", "n_train_requested": np.nan, **_point(floor, pv)}]
+    rows = [
+        {"experiment": experiment, "run": "truth vs truth (floor)", "n_train_requested": np.nan, **_point(floor, pv)}
+    ]
     n_available = int((model_events["split"] == "train").sum())
     settings = {**params, **curve.get("training", {})}
     for n in training_sizes(n_available, curve["train_events"]):
@@ -120,7 +133,15 @@ def learning_curve(
         # a backup folder of its own per size: an interrupted point resumes itself, never another run
         settings["backup_dir"] = f"{params['backup_dir']}/learning_curve/n_{n}"
         gen_events, gen_objects, training, stats = _train_and_generate(
-            experiment, events, objects, scaler, float(value), int(seed), process, settings, max(int(curve["n_generate"]), n_cmp)
+            experiment,
+            events,
+            objects,
+            scaler,
+            float(value),
+            int(seed),
+            process,
+            settings,
+            max(int(curve["n_generate"]), n_cmp),
         )
         sample = Sample.from_tables(gen_events, gen_objects).head(n_cmp)
         pv, summary = compare(truth["test"], sample, truth["edges"], int(seed), **kw)
@@ -137,7 +158,13 @@ def learning_curve(
                 **_point(summary, pv),
             }
         )
-        log.info("learning curve %s: %d training events -> AUC %.3f, IER %.2f %%", experiment, n, summary["auc_full"], stats["invalid_event_rate_percent"])
+        log.info(
+            "learning curve %s: %d training events -> AUC %.3f, IER %.2f %%",
+            experiment,
+            n,
+            summary["auc_full"],
+            stats["invalid_event_rate_percent"],
+        )
     return pd.DataFrame(rows)
 
 
@@ -147,14 +174,20 @@ def plot_learning_curves(*curves: pd.DataFrame) -> tuple[pd.DataFrame, plt.Figur
     table = pd.concat(curves, ignore_index=True)
     for column in table.columns.difference(["experiment", "run"]):  # CSV blanks (the floor's) -> NaN
         table[column] = pd.to_numeric(table[column].replace("", np.nan))
-    panels = [("invalid_event_rate_percent", "IER [%]"), ("auc_full", "full-event AUC"), *((f"w1_{v}", f"W1({v}) [σ]") for v in TARGET_VARIABLES)]
+    panels = [
+        ("invalid_event_rate_percent", "IER [%]"),
+        ("auc_full", "full-event AUC"),
+        *((f"w1_{v}", f"W1({v}) [σ]") for v in TARGET_VARIABLES),
+    ]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), squeeze=False)
     for (column, label), ax in zip(panels, axes[0], strict=True):
         for k, (experiment, rows) in enumerate(table.groupby("experiment", sort=False)):
             points = rows[rows["n_train_requested"].notna()]
             colour = f"C{k}"
             err = points["auc_full_err"] if column == "auc_full" else None
-            ax.errorbar(points["n_train_requested"], points[column], yerr=err, marker="o", color=colour, label=experiment)
+            ax.errorbar(
+                points["n_train_requested"], points[column], yerr=err, marker="o", color=colour, label=experiment
+            )
             floor = rows.loc[rows["n_train_requested"].isna(), column]
             if column != "invalid_event_rate_percent" and len(floor):
                 ax.axhline(float(floor.iloc[0]), ls="--", color=colour, lw=1)

@@ -22,7 +22,15 @@ def _experiment_curve(experiment: str, value: float) -> Pipeline:
         constant_node(value, "value"),
         Node(
             learning_curve,
-            inputs=[*INPUTS, "value", "params:seed", "params:process", "params:learning_curve", "params:report", f"params:{experiment}"],
+            inputs=[
+                *INPUTS,
+                "value",
+                "params:seed",
+                "params:process",
+                "params:learning_curve",
+                "params:report",
+                f"params:{experiment}",
+            ],
             outputs="curve",
             name="learning_curve",
         ),
@@ -31,7 +39,10 @@ def _experiment_curve(experiment: str, value: float) -> Pipeline:
         Pipeline(nodes),
         namespace=f"learning_curve.{experiment}",
         inputs=set(INPUTS),
-        parameters={p: p for p in ("params:seed", "params:process", "params:learning_curve", "params:report", f"params:{experiment}")},
+        parameters={
+            p: p
+            for p in ("params:seed", "params:process", "params:learning_curve", "params:report", f"params:{experiment}")
+        },
     )
 
 
@@ -39,7 +50,17 @@ def create_pipelines() -> dict[str, Pipeline]:
     """``learning_curve`` (every experiment, one table and figure) and ``learning_curve_<exp>``."""
     curves = {e: _experiment_curve(e, v) for e, v in DEFAULT_VALUES.items()}
     pipes = {
-        f"learning_curve_{e}": p + Pipeline([Node(plot_learning_curve, inputs=f"learning_curve.{e}.curve", outputs=f"learning_curve.{e}.plot", name=f"learning_curve.{e}.plot")])
+        f"learning_curve_{e}": p
+        + Pipeline(
+            [
+                Node(
+                    plot_learning_curve,
+                    inputs=f"learning_curve.{e}.curve",
+                    outputs=f"learning_curve.{e}.plot",
+                    name=f"learning_curve.{e}.plot",
+                )
+            ]
+        )
         for e, p in curves.items()
     }
     plot = Node(

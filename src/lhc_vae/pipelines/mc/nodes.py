@@ -4,24 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from lhc_vae.datasets import DarkMachinesFile  # noqa: E402
-from lhc_vae.events.darkmachines import ParsedFile  # noqa: E402
-from lhc_vae.events.observables import hadronic_top_candidates  # noqa: E402
-from lhc_vae.events.schema import COUNT_COLUMNS, SYMBOLS, EventTables, multiplicities  # noqa: E402
-from lhc_vae.mc.simulation import generate  # noqa: E402
+from lhc_vae.datasets import DarkMachinesFile
+from lhc_vae.events.darkmachines import ParsedFile
+from lhc_vae.events.observables import hadronic_top_candidates
+from lhc_vae.events.schema import COUNT_COLUMNS, SYMBOLS, EventTables, multiplicities
+from lhc_vae.mc.simulation import generate
 
 
 def generate_events(process: str, seed: int, mc: dict[str, Any]) -> tuple[EventTables, dict[str, Any]]:
     """Generate ``mc.n_events`` accepted events of ``process`` (settings in parameters_mc.yml)."""
     processes = mc["processes"]
     if process not in processes:
-        raise KeyError(f"process {process!r} has no Pythia8 settings; add it under mc.processes in conf/base/parameters_mc.yml (known: {', '.join(processes)})")
+        raise KeyError(
+            f"process {process!r} has no Pythia8 settings; add it under mc.processes in "
+            f"conf/base/parameters_mc.yml (known: {', '.join(processes)})"
+        )
     return generate(
         n_events=int(mc["n_events"]),
         process_id=process,
@@ -58,7 +58,14 @@ def validation_plots(parsed: ParsedFile, process: str) -> dict[str, Any]:
     counts = multiplicities(objects, n)
     for ax, symbol in zip(axes.flat, SYMBOLS, strict=False):
         _hist(ax, counts[COUNT_COLUMNS[symbol]].to_numpy(float), np.arange(-0.5, 12.5), process, f"number of {symbol}")
-    _hist(axes.flat[-1], tables.events["met"].to_numpy(), np.linspace(0, 600, 61), process, r"$E_T^{miss}$ [GeV]", log=True)
+    _hist(
+        axes.flat[-1],
+        tables.events["met"].to_numpy(),
+        np.linspace(0, 600, 61),
+        process,
+        r"$E_T^{miss}$ [GeV]",
+        log=True,
+    )
     fig.suptitle(f"{process}: multiplicities and MET ({n} events)")
     fig.tight_layout()
     figures["multiplicities_met.png"] = fig
@@ -70,7 +77,9 @@ def validation_plots(parsed: ParsedFile, process: str) -> dict[str, Any]:
         _hist(axes[0], np.log10(first["e"].to_numpy(float)), 50, process, f"log10 E [GeV] leading {symbol}")
         _hist(axes[1], np.log10(first["pt"].to_numpy(float)), 50, process, f"log10 $p_T$ [GeV] leading {symbol}")
         _hist(axes[2], first["eta"].to_numpy(float), np.linspace(-3, 3, 61), process, rf"$\eta$ leading {symbol}")
-        _hist(axes[3], first["phi"].to_numpy(float), np.linspace(-np.pi, np.pi, 41), process, rf"$\phi$ leading {symbol}")
+        _hist(
+            axes[3], first["phi"].to_numpy(float), np.linspace(-np.pi, np.pi, 41), process, rf"$\phi$ leading {symbol}"
+        )
         fig.tight_layout()
         figures[f"leading_{symbol.replace('-', 'minus')}.png"] = fig
 

@@ -6,24 +6,21 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from lhc_vae.events.features import FeatureScaler  # noqa: E402
-from lhc_vae.events.schema import COUNT_COLUMNS, SYMBOLS, EventTables  # noqa: E402
-from lhc_vae.events.split import split_tables  # noqa: E402
-from lhc_vae.models import multi  # noqa: E402
-from lhc_vae.models.experiments import MULTI_VARIATOR  # noqa: E402
-from lhc_vae.models.generation import START_POINTS, multi_model_run, run_generation  # noqa: E402
-from lhc_vae.models.losses import continuous_outputs, loss_record  # noqa: E402
-from lhc_vae.models.mask_generator import TwoLevelMaskGenerator  # noqa: E402
-from lhc_vae.models.priors import TRUTH_PERTURBATION_NOTE  # noqa: E402
-from lhc_vae.models.vae import fit_vae, likelihood_sigma  # noqa: E402
-from lhc_vae.tags import resolve_prior, run_tag  # noqa: E402
+from lhc_vae.events.features import FeatureScaler
+from lhc_vae.events.schema import COUNT_COLUMNS, SYMBOLS, EventTables
+from lhc_vae.events.split import split_tables
+from lhc_vae.models import multi
+from lhc_vae.models.experiments import MULTI_VARIATOR
+from lhc_vae.models.generation import START_POINTS, multi_model_run, run_generation
+from lhc_vae.models.losses import continuous_outputs, loss_record
+from lhc_vae.models.mask_generator import TwoLevelMaskGenerator
+from lhc_vae.models.priors import TRUTH_PERTURBATION_NOTE
+from lhc_vae.models.vae import fit_vae, likelihood_sigma
+from lhc_vae.tags import resolve_prior, run_tag
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +54,18 @@ def train_component(
     if n_train == 0:
         log.warning("%s/%s: no training objects; the component keeps its initial weights", experiment, component)
         history: dict[str, list[float]] = {}
-        control: dict[str, Any] = {"stopped_by": "no training rows", "epochs": 0, "optimizer_steps": 0, "training_seconds": 0.0}
+        control: dict[str, Any] = {
+            "stopped_by": "no training rows",
+            "epochs": 0,
+            "optimizer_steps": 0,
+            "training_seconds": 0.0,
+        }
     else:
         value = alpha if variator == "alpha" else beta
         backup = Path(params["backup_dir"]) / process / experiment / run_tag(variator, value) / component
-        history, control = fit_vae(encoder, decoder, variator, comp.losses, train_arrays, val_arrays, alpha, beta, seed, params, backup)
+        history, control = fit_vae(
+            encoder, decoder, variator, comp.losses, train_arrays, val_arrays, alpha, beta, seed, params, backup
+        )
     return {
         "encoder": encoder,
         "decoder": decoder,
@@ -153,20 +157,40 @@ def generate_events(
     wanted = resolve_prior(latent_prior, MULTI_VARIATOR[experiment])
     if wanted != PRIOR[experiment]:
         raise ValueError(
-            f"{experiment} generates with the {PRIOR[experiment]} prior of the thesis; latent_prior={latent_prior} is not "
+            f"{experiment} generates with the {PRIOR[experiment]} prior of the thesis; "
+            f"latent_prior={latent_prior} is not "
             f"supported here (use auto)"
         )
     models = {t["training"]["component"]: t for t in trained}
     n = int(n_generate)
     fs = FeatureScaler.from_dict(scaler)
     validation = split_tables(model_events, model_objects, "validation")
-    sigma = _likelihood_sigmas(experiment, models, validation, int(params["latent_dim"])) if params.get("likelihood_noise") else None
+    sigma = (
+        _likelihood_sigmas(experiment, models, validation, int(params["latent_dim"]))
+        if params.get("likelihood_noise")
+        else None
+    )
     if experiment == "exp1":
         run = multi_model_run(
-            experiment, models, fs, process, truth=validation, alpha=float(alpha), threshold=float(params["mask_threshold"]), sigma=sigma
+            experiment,
+            models,
+            fs,
+            process,
+            truth=validation,
+            alpha=float(alpha),
+            threshold=float(params["mask_threshold"]),
+            sigma=sigma,
         )
     else:
-        run = multi_model_run(experiment, models, fs, process, mask_generator=mask_generator, latent_dim=int(params["latent_dim"]), sigma=sigma)
+        run = multi_model_run(
+            experiment,
+            models,
+            fs,
+            process,
+            mask_generator=mask_generator,
+            latent_dim=int(params["latent_dim"]),
+            sigma=sigma,
+        )
     return run_generation(
         run,
         n,
@@ -187,7 +211,9 @@ def _mask_keys(events: pd.DataFrame) -> pd.Series:
     return pd.Series(["".join(str(min(c, 9)) for c in row) for row in counts])
 
 
-def mask_proportion_plots(generated_events: pd.DataFrame, model_events: pd.DataFrame, params: dict[str, Any]) -> dict[str, plt.Figure]:
+def mask_proportion_plots(
+    generated_events: pd.DataFrame, model_events: pd.DataFrame, params: dict[str, Any]
+) -> dict[str, plt.Figure]:
     """Generated vs truth (test split) proportions of the frequent and the rare masks (thesis figs. 7.33/7.34).
 
     A mask is written as the 7 counts in Table 3.1 order (j b e- e+ m- m+ g), e.g. ``2200001``.
@@ -197,7 +223,10 @@ def mask_proportion_plots(generated_events: pd.DataFrame, model_events: pd.DataF
     cumulative = truth.cumsum()
     n_frequent = int(np.searchsorted(cumulative.to_numpy(), float(params.get("frequent_mass", 0.85)))) + 1
     figures = {}
-    for name, keys in (("masks_frequent.png", truth.index[:n_frequent]), ("masks_rare.png", truth.index[n_frequent : n_frequent + 40])):
+    for name, keys in (
+        ("masks_frequent.png", truth.index[:n_frequent]),
+        ("masks_rare.png", truth.index[n_frequent : n_frequent + 40]),
+    ):
         fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(keys)), 4))
         x = np.arange(len(keys))
         ax.bar(x - 0.2, truth.reindex(keys).to_numpy(), 0.4, label="truth (test split)", color="black")

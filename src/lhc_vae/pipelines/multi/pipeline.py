@@ -39,16 +39,36 @@ def _train(experiment: str, alpha_input: str, beta_input: str) -> Pipeline:
         nodes.append(
             Node(
                 func,
-                inputs=["model_input_events", "model_input_objects", alpha_input, beta_input, "params:seed", "params:process", "params:vae"],
+                inputs=[
+                    "model_input_events",
+                    "model_input_objects",
+                    alpha_input,
+                    beta_input,
+                    "params:seed",
+                    "params:process",
+                    "params:vae",
+                ],
                 outputs=f"component_{name}",
                 name=f"train_{name}",
             )
         )
     nodes.append(
-        Node(summarise_training, inputs=[f"component_{n}" for n in component_names(experiment)], outputs=["training", "loss_plot"], name="summarise_training")
+        Node(
+            summarise_training,
+            inputs=[f"component_{n}" for n in component_names(experiment)],
+            outputs=["training", "loss_plot"],
+            name="summarise_training",
+        )
     )
     if experiment == "exp2":
-        nodes.append(Node(fit_mask_generator, inputs=["model_input_events", "params:vae"], outputs="mask_generator", name="fit_mask_generator"))
+        nodes.append(
+            Node(
+                fit_mask_generator,
+                inputs=["model_input_events", "params:vae"],
+                outputs="mask_generator",
+                name="fit_mask_generator",
+            )
+        )
     return Pipeline(nodes)
 
 
@@ -59,14 +79,27 @@ def _generate(experiment: str, alpha_input: str) -> Pipeline:
             Node(
                 generate_events,
                 inputs=[
-                    "model_input_events", "model_input_objects", "feature_scaler", mask_input, "params:n_generate", alpha_input,
-                    "params:seed", "params:process", "params:latent_prior", "params:vae",
+                    "model_input_events",
+                    "model_input_objects",
+                    "feature_scaler",
+                    mask_input,
+                    "params:n_generate",
+                    alpha_input,
+                    "params:seed",
+                    "params:process",
+                    "params:latent_prior",
+                    "params:vae",
                     *(f"component_{n}" for n in component_names(experiment)),
                 ],
                 outputs=["generated_events", "generated_objects", "generated_dm", "generation_stats"],
                 name="generate_events",
             ),
-            Node(mask_proportion_plots, inputs=["generated_events", "model_input_events", "params:vae"], outputs="mask_plots", name="mask_proportion_plots"),
+            Node(
+                mask_proportion_plots,
+                inputs=["generated_events", "model_input_events", "params:vae"],
+                outputs="mask_plots",
+                name="mask_proportion_plots",
+            ),
         ]
     )
 
@@ -79,7 +112,11 @@ def create_pipelines(experiment: str) -> dict[str, Pipeline]:
     variator = MULTI_VARIATOR[experiment]
     namespace = f"{experiment}.{variator}"
     pipes = {
-        experiment: _namespaced(_train(experiment, "params:alpha", "params:beta") + _generate(experiment, "params:alpha"), namespace, experiment),
+        experiment: _namespaced(
+            _train(experiment, "params:alpha", "params:beta") + _generate(experiment, "params:alpha"),
+            namespace,
+            experiment,
+        ),
         f"{experiment}_generate": _namespaced(_generate(experiment, "params:alpha"), namespace, experiment),
     }
     pipes[f"{experiment}_sweep"] = sum((fixed_value_run(experiment, v) for v in SWEEPS[experiment]), Pipeline([]))

@@ -116,7 +116,9 @@ def fit_feature_scaler(events: pd.DataFrame, objects: pd.DataFrame, params: dict
     if scaler.representation == "detector" and (outside or tachyons):
         log.warning(
             "%d training objects fail their §3.1 cuts and %d have E < |p|: the detector representation moves them "
-            "onto the cut (or to E = |p| + 1 MeV); they stay in the primary tables", outside, tachyons,
+            "onto the cut (or to E = |p| + 1 MeV); they stay in the primary tables",
+            outside,
+            tachyons,
         )
     return scaler.to_dict()
 

@@ -21,7 +21,14 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 build_primary_tables,
-                inputs=["parsed_events", "parsed_objects", "rejects", "parse_stats", "params:seed", "params:preprocessing"],
+                inputs=[
+                    "parsed_events",
+                    "parsed_objects",
+                    "rejects",
+                    "parse_stats",
+                    "params:seed",
+                    "params:preprocessing",
+                ],
                 outputs=["primary_events", "primary_objects", "preprocessing_report"],
                 name="build_primary_tables_node",
             ),

@@ -45,23 +45,40 @@ def _split_sample(events: pd.DataFrame, objects: pd.DataFrame, mask: np.ndarray)
     return Sample.from_tables(*take_events(events, objects, np.flatnonzero(mask)))
 
 
-def truth_samples(primary_events: pd.DataFrame, primary_objects: pd.DataFrame, params: dict[str, Any], subsets: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
+def truth_samples(
+    primary_events: pd.DataFrame, primary_objects: pd.DataFrame, params: dict[str, Any], subsets: tuple[str, ...]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Per truth subset: the test split (the truth), the validation split (the floor's second
     sample) and the bin edges of every variable, fixed from the test split alone."""
     out, edges = {}, {}
     for name in subsets:
-        keep = np.ones(len(primary_events), dtype=bool) if name == ALL else EXPERIMENTS[name].layout.select(primary_events)
+        keep = (
+            np.ones(len(primary_events), dtype=bool) if name == ALL else EXPERIMENTS[name].layout.select(primary_events)
+        )
         test = _split_sample(primary_events, primary_objects, (primary_events["split"] == "test").to_numpy() & keep)
-        val = _split_sample(primary_events, primary_objects, (primary_events["split"] == "validation").to_numpy() & keep)
+        val = _split_sample(
+            primary_events, primary_objects, (primary_events["split"] == "validation").to_numpy() & keep
+        )
         if len(test) == 0:
-            raise ValueError(f"the test split has no events in the subset {name!r}; the sample is too small to evaluate")
+            raise ValueError(
+                f"the test split has no events in the subset {name!r}; the sample is too small to evaluate"
+            )
         edges[name] = binning(test, int(params["n_bins"]))
         out[name] = {"test": test, "validation": val, "edges": edges[name]}
         log.info("report truth %s: %d test events, %d validation events", name, len(test), len(val))
-    return out, {"n_bins": int(params["n_bins"]), "note": "regular bins over the truth's 0.1-99.9 % range; the histograms add an absent bin, an underflow and an overflow bin", "edges": edges}
+    return out, {
+        "n_bins": int(params["n_bins"]),
+        "note": (
+            "regular bins over the truth's 0.1-99.9 % range; "
+            "the histograms add an absent bin, an underflow and an overflow bin"
+        ),
+        "edges": edges,
+    }
 
 
-def run_sample(events: pd.DataFrame, objects: pd.DataFrame, stats: dict[str, Any], training: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+def run_sample(
+    events: pd.DataFrame, objects: pd.DataFrame, stats: dict[str, Any], training: dict[str, Any], params: dict[str, Any]
+) -> dict[str, Any]:
     """One generated run as the report sees it: the first ``max_events`` events, its statistics,
     its training record, its label (``exp3/beta_1p5/normal``) and the truth subset it is compared with."""
     variator = training["variator"]
@@ -70,7 +87,13 @@ def run_sample(events: pd.DataFrame, objects: pd.DataFrame, stats: dict[str, Any
     if n < len(events):
         events = events.iloc[:n]
         objects = objects[objects["event_index"].to_numpy() < n]
-    return {"label": label, "subset": subset_of(stats["experiment"]), "sample": Sample.from_tables(events, objects), "stats": stats, "training": training}
+    return {
+        "label": label,
+        "subset": subset_of(stats["experiment"]),
+        "sample": Sample.from_tables(events, objects),
+        "stats": stats,
+        "training": training,
+    }
 
 
 def _effective_beta(training: dict[str, Any]) -> float | None:
@@ -85,8 +108,13 @@ def _run_row(run: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
     stats, training = run["stats"], run["training"]
     n_events = stats.get("n_generated", np.nan)
     n_objects = stats.get("mean_objects_per_event", np.nan) * n_events
-    per = {"met_phi_wrapped": n_events}  # an event-level correction; the others are per object (clipping: values per object)
-    corrections = {f"fraction_{k}": v / per.get(k, n_objects) if per.get(k, n_objects) else np.nan for k, v in stats.get("corrections", {}).items()}
+    per = {
+        "met_phi_wrapped": n_events
+    }  # an event-level correction; the others are per object (clipping: values per object)
+    corrections = {
+        f"fraction_{k}": v / per.get(k, n_objects) if per.get(k, n_objects) else np.nan
+        for k, v in stats.get("corrections", {}).items()
+    }
     return {
         "run": run["label"],
         "subset": describe_subset(run["subset"]),
@@ -103,7 +131,9 @@ def _run_row(run: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def compute_metrics(truth: dict[str, Any], seed: int, params: dict[str, Any], *runs: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def compute_metrics(
+    truth: dict[str, Any], seed: int, params: dict[str, Any], *runs: dict[str, Any]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """One row per run and one floor per truth subset (with uncertainties), per-variable rows, and
     the separation of every pair of runs and of every run from its floor (in combined sigmas)."""
     kw = {"n_bootstrap": int(params["n_bootstrap"]), "folds": int(params["folds"])}
@@ -123,7 +153,8 @@ def compute_metrics(truth: dict[str, Any], seed: int, params: dict[str, Any], *r
         n = len(t["validation"])
         if len(run["sample"]) < n:
             raise ValueError(
-                f"{run['label']} has {len(run['sample'])} events, fewer than the {n} truth events of the floor it is compared "
+                f"{run['label']} has {len(run['sample'])} events, "
+                f"fewer than the {n} truth events of the floor it is compared "
                 "with; generate at least as many (an experiment's *_generate pipeline with --params n_generate=N)"
             )
         pv, summary = compare(t["test"], run["sample"].head(n), t["edges"], int(seed), **kw)
@@ -137,15 +168,34 @@ def compute_metrics(truth: dict[str, Any], seed: int, params: dict[str, Any], *r
         log.info("report: %s (%s): AUC %.3f, JS %.3f", run["label"], run["subset"], summary["auc_full"], summary["js"])
     metrics = pd.DataFrame(rows)
     # ranked within a truth subset: runs compared with different truths are not comparable
-    metrics.insert(1, "rank_auc_full", metrics["auc_full"].where(metrics["run"] != FLOOR).groupby(metrics["subset"]).rank(method="min"))
+    metrics.insert(
+        1,
+        "rank_auc_full",
+        metrics["auc_full"].where(metrics["run"] != FLOOR).groupby(metrics["subset"]).rank(method="min"),
+    )
     pairs = []
     for (a, (sa, ma)), (b, (sb, mb)) in combinations(summaries.items(), 2):
         if sa != sb:
             continue  # different truth subsets are not comparable
         for k in SEPARATION_METRICS:
             z = separation(ma, mb, k)
-            pairs.append({"run_a": a, "run_b": b, "metric": k, "a": ma[k], "b": mb[k], "difference": ma[k] - mb[k], "sigmas": z, "distinguishable": bool(abs(z) > 2)})
-    return metrics, pd.concat(per_variable, ignore_index=True), pd.DataFrame(pairs, columns=["run_a", "run_b", "metric", "a", "b", "difference", "sigmas", "distinguishable"])
+            pairs.append(
+                {
+                    "run_a": a,
+                    "run_b": b,
+                    "metric": k,
+                    "a": ma[k],
+                    "b": mb[k],
+                    "difference": ma[k] - mb[k],
+                    "sigmas": z,
+                    "distinguishable": bool(abs(z) > 2),
+                }
+            )
+    return (
+        metrics,
+        pd.concat(per_variable, ignore_index=True),
+        pd.DataFrame(pairs, columns=["run_a", "run_b", "metric", "a", "b", "difference", "sigmas", "distinguishable"]),
+    )
 
 
 def _flat(summary: dict[str, Any]) -> dict[str, Any]:
@@ -157,7 +207,9 @@ def metrics_records(metrics: pd.DataFrame) -> list[dict[str, Any]]:
     return metrics.replace({np.nan: None}).to_dict(orient="records")
 
 
-def report_figures(truth: dict[str, Any], params: dict[str, Any], *runs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+def report_figures(
+    truth: dict[str, Any], params: dict[str, Any], *runs: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, str]]:
     """Ratio histograms of the thesis variables on the truth's bins and correlation heatmaps,
     per truth subset; as figures (saved as PNG) and as base64 PNGs (embedded in the HTML)."""
     figures = {}
@@ -169,7 +221,9 @@ def report_figures(truth: dict[str, Any], params: dict[str, Any], *runs: dict[st
         slug = subset.replace(" ", "_")
         for variable in variables:
             if variable in t["edges"]:
-                figures[f"{slug}/hist_{variable}.png"] = ratio_histogram(t["test"].variables, samples, variable, np.asarray(t["edges"][variable]))
+                figures[f"{slug}/hist_{variable}.png"] = ratio_histogram(
+                    t["test"].variables, samples, variable, np.asarray(t["edges"][variable])
+                )
         figures[f"{slug}/correlations.png"] = correlation_heatmaps(t["test"].variables, samples, CORRELATION_FEATURES)
     return figures, {name: png_base64(fig) for name, fig in figures.items()}
 

@@ -4,7 +4,8 @@ Every run enters through its catalog datasets (generated events and objects, gen
 statistics, training record), so the DAG shows report <- generation <- training for each run:
 
 * ``create_pipeline(runs)``: the report of the runs in the namespaces ``runs`` (the default
-  pipeline's runs: the four experiments at their default values and the BGMM run), written to ``data/08_reporting/<source>/<process>/``;
+  pipeline's runs: the four experiments at their default values and the BGMM run), written to
+  ``data/08_reporting/<source>/<process>/``;
 * with ``prefix="<exp>.<alpha|beta>."``, the report of one experiment's run at the global alpha or
   beta (``kedro run --pipeline=exp3_report --params beta=1.0``), written beside the run.
 """
@@ -47,21 +48,40 @@ def create_pipeline(runs: tuple[str, ...], prefix: str = "", **kwargs) -> Pipeli
     truth = update_wrapper(partial(truth_samples, subsets=subsets), truth_samples)
     p = prefix
     nodes = [
-        Node(truth, inputs=["primary_events", "primary_objects", "params:report"], outputs=[f"{p}report_truth", f"{p}report_binning"], name=f"{p}truth_samples"),
+        Node(
+            truth,
+            inputs=["primary_events", "primary_objects", "params:report"],
+            outputs=[f"{p}report_truth", f"{p}report_binning"],
+            name=f"{p}truth_samples",
+        ),
         Node(
             compute_metrics,
             inputs=[f"{p}report_truth", "params:seed", "params:report", *samples],
             outputs=[f"{p}report_metrics", f"{p}report_per_variable", f"{p}report_pairs"],
             name=f"{p}compute_metrics",
         ),
-        Node(metrics_records, inputs=f"{p}report_metrics", outputs=f"{p}report_metrics_json", name=f"{p}metrics_records"),
-        Node(report_figures, inputs=[f"{p}report_truth", "params:report", *samples], outputs=[f"{p}report_figures", f"{p}report_images"], name=f"{p}report_figures"),
+        Node(
+            metrics_records, inputs=f"{p}report_metrics", outputs=f"{p}report_metrics_json", name=f"{p}metrics_records"
+        ),
+        Node(
+            report_figures,
+            inputs=[f"{p}report_truth", "params:report", *samples],
+            outputs=[f"{p}report_figures", f"{p}report_images"],
+            name=f"{p}report_figures",
+        ),
         Node(
             render_report,
             inputs=[
-                    f"{p}report_metrics", f"{p}report_per_variable", f"{p}report_pairs", f"{p}report_images", "benchmark",
-                    "params:process", "params:source", "params:report.truth", "params:report.n_bins",
-                ],
+                f"{p}report_metrics",
+                f"{p}report_per_variable",
+                f"{p}report_pairs",
+                f"{p}report_images",
+                "benchmark",
+                "params:process",
+                "params:source",
+                "params:report.truth",
+                "params:report.n_bins",
+            ],
             outputs=f"{p}report_html",
             name=f"{p}render_report",
         ),

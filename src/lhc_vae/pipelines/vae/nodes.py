@@ -11,22 +11,19 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from lhc_vae.events.features import FeatureScaler  # noqa: E402
-from lhc_vae.events.schema import EventTables  # noqa: E402
-from lhc_vae.events.split import split_tables  # noqa: E402
-from lhc_vae.models import priors  # noqa: E402
-from lhc_vae.models.experiments import Experiment, get_experiment  # noqa: E402
-from lhc_vae.models.generation import START_POINTS, run_generation, single_model_run  # noqa: E402
-from lhc_vae.models.losses import continuous_outputs, loss_record  # noqa: E402
-from lhc_vae.models.vae import encode, fit_vae, likelihood_sigma  # noqa: E402
-from lhc_vae.tags import run_tag  # noqa: E402
+from lhc_vae.events.features import FeatureScaler
+from lhc_vae.events.schema import EventTables
+from lhc_vae.events.split import split_tables
+from lhc_vae.models import priors
+from lhc_vae.models.experiments import Experiment, get_experiment
+from lhc_vae.models.generation import START_POINTS, run_generation, single_model_run
+from lhc_vae.models.losses import continuous_outputs, loss_record
+from lhc_vae.models.vae import encode, fit_vae, likelihood_sigma
+from lhc_vae.tags import run_tag
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +58,17 @@ def train_vae(
     use_beta = float(beta) if exp.variator == "beta" else None
     tag = run_tag(exp.variator, alpha if exp.variator == "alpha" else beta)
     backup = Path(params["backup_dir"]) / process / exp.name / tag
-    log.info("%s %s: training on %d events (%d validation), at most %d epochs", exp.name, tag, n_train, len(val_arrays["met"]), params["epochs"])
-    history, control = fit_vae(encoder, decoder, exp.variator, exp.losses, train_arrays, val_arrays, alpha, beta, seed, params, backup)
+    log.info(
+        "%s %s: training on %d events (%d validation), at most %d epochs",
+        exp.name,
+        tag,
+        n_train,
+        len(val_arrays["met"]),
+        params["epochs"],
+    )
+    history, control = fit_vae(
+        encoder, decoder, exp.variator, exp.losses, train_arrays, val_arrays, alpha, beta, seed, params, backup
+    )
     info = {
         "experiment": exp.name,
         "variator": exp.variator,
@@ -130,16 +136,30 @@ def fit_latent_prior(
         encoded = encode(encoder, _split_arrays(exp, model_events, model_objects, "train"))
         active = priors.active_dimensions(encoded["z_mean"], encoded.get("z_log_var"))
         if active.size == 0:  # a collapsed encoder (e.g. one epoch): fit every dimension, as without the selection
-            log.warning("%s: no latent dimension has KL above %.2f nats (a collapsed encoder); the BGMM is fitted in all of them", exp.name, priors.MIN_ACTIVE_KL)
+            log.warning(
+                "%s: no latent dimension has KL above %.2f nats (a collapsed encoder); "
+                "the BGMM is fitted in all of them",
+                exp.name,
+                priors.MIN_ACTIVE_KL,
+            )
             active = np.arange(encoded["z_mean"].shape[1])
         prior["model"] = priors.fit_bgmm(encoded["z_mean"][:, active], int(bgmm_components), int(seed))
         prior["components"] = int(bgmm_components)
         prior["active_dims"] = active.tolist()
-        log.info("%s: BGMM with %d components on the %d of %d latent dimensions in use", exp.name, int(bgmm_components), len(active), prior["latent_dim"])
+        log.info(
+            "%s: BGMM with %d components on the %d of %d latent dimensions in use",
+            exp.name,
+            int(bgmm_components),
+            len(active),
+            prior["latent_dim"],
+        )
     elif kind == "truth":
         prior["inputs"] = _split_arrays(exp, model_events, model_objects, "validation")
         if len(prior["inputs"]["met"]) == 0:
-            raise ValueError(f"{exp.name}: no validation events pass the experiment's event filter; the truth prior has no start point")
+            raise ValueError(
+                f"{exp.name}: no validation events pass the experiment's event filter; "
+                "the truth prior has no start point"
+            )
     return prior
 
 

@@ -48,7 +48,15 @@ def _train(alpha_input: str, beta_input: str) -> Pipeline:
         [
             Node(
                 train_vae,
-                inputs=["model_input_events", "model_input_objects", alpha_input, beta_input, "params:seed", "params:process", "params:vae"],
+                inputs=[
+                    "model_input_events",
+                    "model_input_objects",
+                    alpha_input,
+                    beta_input,
+                    "params:seed",
+                    "params:process",
+                    "params:vae",
+                ],
                 outputs=["encoder", "decoder", "training"],
                 name="train_vae",
             ),
@@ -62,13 +70,32 @@ def _generate(alpha_input: str, prior_input: str = "params:latent_prior") -> Pip
         [
             Node(
                 fit_latent_prior,
-                inputs=["encoder", "decoder", "model_input_events", "model_input_objects", prior_input, "params:bgmm_components", "params:seed", "params:vae"],
+                inputs=[
+                    "encoder",
+                    "decoder",
+                    "model_input_events",
+                    "model_input_objects",
+                    prior_input,
+                    "params:bgmm_components",
+                    "params:seed",
+                    "params:vae",
+                ],
                 outputs="prior",
                 name="fit_latent_prior",
             ),
             Node(
                 generate_events,
-                inputs=["encoder", "decoder", "prior", "feature_scaler", "params:n_generate", alpha_input, "params:seed", "params:process", "params:vae"],
+                inputs=[
+                    "encoder",
+                    "decoder",
+                    "prior",
+                    "feature_scaler",
+                    "params:n_generate",
+                    alpha_input,
+                    "params:seed",
+                    "params:process",
+                    "params:vae",
+                ],
                 outputs=["generated_events", "generated_objects", "generated_dm", "generation_stats"],
                 name="generate_events",
             ),
