@@ -18,6 +18,7 @@ from lhc_vae.models.layouts import JetsLayout, WholeEventLayout
 from lhc_vae.models.losses import kl_divergence
 from lhc_vae.models.vae import assemble, compile_vae, targets, train
 from lhc_vae.models.variators import AlphaVariator, BetaVariator
+from lhc_vae.tags import resolve_prior
 
 
 def dense(i: int, o: int) -> int:
@@ -65,9 +66,8 @@ def test_baseline_parameter_counts_follow_the_thesis_layer_sizes():
     latent = 160
     enc, dec = baseline_encoder(layout, latent), baseline_decoder(layout, latent)
     branches = sum(dense(n, 512) + dense(512, 512) for n in (2, 19 * 8, 19 * 4))
-    joint = (
-        dense(3 * 512, 512) + dense(512, 512) + dense(512, 2 * latent) + 4 * 2 * latent + 2 * dense(2 * latent, latent)
-    )
+    # one mean head: an alpha-VAE has no log-variance (thesis §4.2.1)
+    joint = dense(3 * 512, 512) + dense(512, 512) + dense(512, 2 * latent) + 4 * 2 * latent + dense(2 * latent, latent)
     assert enc.count_params() == branches + joint
     heads = sum(dense(512, 512) + dense(512, n) for n in (2, 19 * 8, 19 * 4))
     assert dec.count_params() == dense(latent, 512) + dense(512, 512) + heads
@@ -135,7 +135,7 @@ def test_short_training_lowers_the_loss_and_generation_is_reproducible(tmp_path)
 def test_bgmm_prior_samples_from_the_fitted_mixture():
     rng = np.random.default_rng(0)
     data = np.concatenate([rng.normal([-3, 0], 0.5, (3000, 2)), rng.normal([3, 0], 0.5, (7000, 2))])
-    model = priors.fit_bgmm(data, n_components=5, seed=1)
+    model = priors.mixture_arrays(priors.fit_bgmm(data, n_components=5, seed=1))
     z = priors.sample_bgmm(model, 20000, seed=2)
     assert z.shape == (20000, 2)
     right = z[:, 0] > 0
@@ -151,9 +151,9 @@ def test_truth_prior_and_resolution():
     z, rows = priors.perturb_truth(enc, 10, alpha=0.0, seed=1)
     np.testing.assert_array_equal(z, enc[rows])
     assert sorted(rows) == list(range(10))
-    assert priors.resolve_prior("auto", "alpha") == "truth" and priors.resolve_prior("auto", "beta") == "normal"
+    assert resolve_prior("auto", "alpha") == "truth" and resolve_prior("auto", "beta") == "normal"
     with pytest.raises(ValueError, match="latent_prior must be one of"):
-        priors.resolve_prior("flow", "beta")
+        resolve_prior("flow", "beta")
 
 
 def test_wild_decoder_outputs_are_clipped_and_counted():

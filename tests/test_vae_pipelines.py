@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import pickle
 
 import pandas as pd
 import pytest
 from conftest import kedro
 
 from lhc_vae.benchmarks.synthetic import make_tables
+from lhc_vae.datasets import LatentPriorDataset
 from lhc_vae.events.darkmachines import read_darkmachines, write_darkmachines
 from lhc_vae.pipeline_registry import register_pipelines
 
@@ -106,11 +106,11 @@ def test_exp3_trains_generates_and_regenerates(project):
     )
     bgmm = json.loads((out_dir.parent / "prior_bgmm3" / "generation_stats.json").read_text())
     assert bgmm["latent_prior"] == "bgmm" and bgmm["n_generated"] == 2000
-    with open(models / "prior_bgmm3.pkl", "rb") as handle:  # a mixture fitted on the 128-d encodings
-        mixture = pickle.load(handle)["model"]
-    assert (
-        mixture.n_components == 3 and mixture.means_.shape == (3, 128) and mixture.weights_.sum() == pytest.approx(1.0)
-    )
+    prior = LatentPriorDataset(str(models / "prior_bgmm3.npz")).load()  # fitted on the 128-d encodings' active dims
+    mixture, active = prior["mixture"], prior["active_dims"]
+    assert prior["kind"] == "bgmm" and prior["components"] == 3 and 0 < len(active) <= 128
+    assert mixture["means"].shape == (3, len(active)) and mixture["covariances"].shape == (3, len(active), len(active))
+    assert mixture["weights"].sum() == pytest.approx(1.0)
     assert (models / "decoder.keras").stat().st_mtime_ns == trained_at
     proc = kedro(project, "run", "--pipeline=exp3_generate", "--params", "beta=0.7", check=False)
     out = "".join((proc.stdout + proc.stderr).split())

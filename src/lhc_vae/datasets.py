@@ -218,7 +218,10 @@ class KerasModelDataset(_FileDataset):
 
         if not self._filepath.is_file():
             raise DatasetError(f"{self._filepath} does not exist; {self._missing_hint or 'train the model first'}.")
-        return keras.saving.load_model(self._filepath, compile=False)
+        try:  # safe_mode: a Lambda layer's code is refused, only registered layers load
+            return keras.saving.load_model(self._filepath, compile=False, safe_mode=True)
+        except ValueError as err:
+            raise DatasetError(f"{self._filepath}: refused to load ({err})") from err
 
     def save(self, data: Any) -> None:
         target = self._filepath
@@ -275,21 +278,60 @@ class TextDataset(_FileDataset):
             tmp.write_text(data)
 
 
-class PickleDataset(_FileDataset):
-    """A Python object (fitted latent priors) as a pickle, written atomically."""
+class LatentPriorDataset(_FileDataset):
+    """A fitted latent prior (:func:`lhc_vae.pipelines.vae.nodes.fit_latent_prior`) as one ``.npz``
+    file of plain arrays and a JSON header, written atomically.
 
-    def load(self) -> Any:
-        import pickle
+    Trained models are passed around between physicists, so loading one must never run code: the
+    file is read with ``allow_pickle=False`` (no Python objects), and a file that is not such an
+    archive, or that holds pickled objects, is refused with an error naming it. Nested dicts of
+    arrays (the BGMM's ``mixture``, the truth prior's ``inputs``) are stored under ``a/b`` keys;
+    every other value (kind, latent size, sigmas, active dimensions) goes into the JSON header.
+    """
 
+    HEADER = "__header__.json"
+
+    def load(self) -> dict[str, Any]:
         self._check_exists()
-        with open(self._filepath, "rb") as handle:
-            return pickle.load(handle)
+        try:
+            with np.load(self._filepath, allow_pickle=False) as archive:
+                arrays = {key: archive[key] for key in archive.files}
+            header = json.loads(str(arrays.pop(self.HEADER)))
+        except (ValueError, OSError, KeyError, json.JSONDecodeError) as err:
+            raise DatasetError(
+                f"{self._filepath}: not a latent prior written by lhc-vae ({err}); priors are read without "
+                f"pickle, so a file holding Python objects is refused. {self._missing_hint or 'Fit it again'}."
+            ) from err
+        prior: dict[str, Any] = dict(header)
+        for key, value in arrays.items():
+            *parents, leaf = key.split("/")
+            node = prior
+            for name in parents:
+                node = node.setdefault(name, {})
+            node[leaf] = value
+        return prior
 
-    def save(self, data: Any) -> None:
-        import pickle
+    def save(self, data: dict[str, Any]) -> None:
+        header: dict[str, Any] = {}
+        arrays: dict[str, np.ndarray] = {}
 
+        def flatten(node: dict[str, Any], prefix: str, head: dict[str, Any]) -> None:
+            for key, value in node.items():
+                if "/" in key or key == self.HEADER:
+                    raise DatasetError(f"{self._filepath}: prior key {key!r} cannot be stored")
+                if isinstance(value, np.ndarray):
+                    if value.dtype == object:
+                        raise DatasetError(f"{self._filepath}: prior entry {prefix}{key} holds Python objects")
+                    arrays[f"{prefix}{key}"] = value
+                elif isinstance(value, dict) and value and all(isinstance(v, np.ndarray) for v in value.values()):
+                    flatten(value, f"{prefix}{key}/", {})
+                else:
+                    head[key] = value
+
+        flatten(data, "", header)
+        arrays[self.HEADER] = np.asarray(json.dumps(_finite_floats(header), default=_json_default))
         with atomic_path(self._filepath) as tmp, open(tmp, "wb") as handle:
-            pickle.dump(data, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            np.savez(handle, **arrays)
 
 
 __all__ = [
@@ -300,8 +342,8 @@ __all__ = [
     "DirectoryDataset",
     "JSONDataset",
     "KerasModelDataset",
+    "LatentPriorDataset",
     "ParquetTableDataset",
     "ParsedChunk",
-    "PickleDataset",
     "TextDataset",
 ]

@@ -1,7 +1,7 @@
 """Encoders and decoders of the experiments, with the thesis's layer sizes.
 
 * Baseline (thesis §7.3.2): per input Flatten + 2 x Dense(512, ReLU); concat; 2 x Dense(512, ReLU);
-  Dense(2 x latent) + BatchNormalization; Dense(latent) for the mean and for log-variance.
+  Dense(2 x latent) + BatchNormalization; Dense(latent) for the mean (an alpha-VAE: no log-variance).
   Decoder: 2 x Dense(512, ReLU); per head Dense(512, ReLU) then Dense(2) / Dense(K x 8, softmax over
   the 8 classes) / Dense(K x 4). The thesis does not give the baseline's latent size; 160, the size
   of its experiment I alpha-VAEs, is the default.
@@ -37,9 +37,10 @@ def baseline_encoder(layout: WholeEventLayout, latent_dim: int = 160) -> keras.M
     h = _dense_stack(layers.Concatenate()(branches), [512, 512], "enc_joint")
     h = layers.Dense(2 * latent_dim, name="enc_wide")(h)
     h = layers.BatchNormalization(name="enc_bn")(h)
+    # an alpha-VAE's encoder is deterministic (thesis §4.2.1): z = z_mean + N(0, alpha); a
+    # log-variance head would get no gradient (Keras warned every epoch), so there is none
     z_mean = layers.Dense(latent_dim, name="z_mean")(h)
-    z_log_var = layers.Dense(latent_dim, name="z_log_var")(h)
-    return keras.Model(inputs, {"z_mean": z_mean, "z_log_var": z_log_var}, name="encoder")
+    return keras.Model(inputs, {"z_mean": z_mean}, name="encoder")
 
 
 def baseline_decoder(layout: WholeEventLayout, latent_dim: int = 160) -> keras.Model:

@@ -164,7 +164,7 @@ def _latent_start(
         return priors.sample_normal(n, prior["latent_dim"], seed)
     if prior["kind"] == "bgmm":  # the BGMM in the dimensions in use, N(0, 1) in the others
         z = priors.sample_normal(n, prior["latent_dim"], seed + 1)
-        z[:, prior["active_dims"]] = priors.sample_bgmm(prior["model"], n, seed)
+        z[:, prior["active_dims"]] = priors.sample_bgmm(prior["mixture"], n, seed)
         return z
     if prior["kind"] == "truth":  # single_model_run checked the encoder and the arrays
         return truth_latent(encoder, prior["inputs"], n, float(alpha), seed, batch_size)

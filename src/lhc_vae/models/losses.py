@@ -98,6 +98,27 @@ def kl_loss(y_true, y_pred):
     return ops.mean(y_pred)
 
 
+def vae_loss(reconstruction: dict[str, Any], beta: float | None) -> tuple[dict[str, Any], dict[str, float]]:
+    """The VAE loss of thesis eq. 4.2 (§4.2.2), as Keras's per-output losses and their weights:
+
+        L = sum over decoder outputs o of L_rec,o  +  beta * L_KL
+
+    ``reconstruction`` gives each decoder output one summed reconstruction loss
+    (:data:`RECONSTRUCTION_LOSSES`, by function or name; Keras's averaged ``"mse"`` is refused),
+    summed over the output's features per event; L_KL is :func:`kl_divergence`, summed over the
+    latent dimensions per event, on the training model's ``kl`` output (beta-VAEs only; an
+    alpha-VAE, ``beta=None``, has L = L_rec). Keras averages every term over the events of a batch
+    and adds them with these weights: 1 for each reconstruction term, beta for the KL, so beta is
+    the beta of the thesis's tables (no separate reconstruction weight).
+    """
+    losses = {name: reconstruction_loss(loss) for name, loss in reconstruction.items()}
+    weights = dict.fromkeys(losses, 1.0)
+    if beta is not None:
+        losses["kl"] = kl_loss
+        weights["kl"] = float(beta)
+    return losses, weights
+
+
 def loss_record(variator: str, beta: float | None) -> dict[str, Any]:
     """What ``training.json`` says about the loss: beta, the effective beta (the weight of
     L_KL against a reconstruction term of weight 1; equal to beta since there is no separate

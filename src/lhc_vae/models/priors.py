@@ -15,8 +15,6 @@ from __future__ import annotations
 import numpy as np
 from sklearn.mixture import BayesianGaussianMixture
 
-from lhc_vae.tags import PRIORS, resolve_prior  # noqa: F401  (re-exported: the prior names)
-
 #: How every output of a truth-perturbation run labels itself (it is not generation from noise).
 TRUTH_PERTURBATION_NOTE = "alpha-VAE truth perturbation: each event starts from a real validation event"
 
@@ -50,13 +48,23 @@ def active_dimensions(z_mean: np.ndarray, z_log_var: np.ndarray | None, min_kl: 
     return np.flatnonzero(kl > min_kl)
 
 
-def sample_bgmm(model: BayesianGaussianMixture, n: int, seed: int) -> np.ndarray:
-    """n points from the fitted mixture, reproducible for a given seed; shuffled."""
-    weights = model.weights_ / model.weights_.sum()
+def mixture_arrays(model: BayesianGaussianMixture) -> dict[str, np.ndarray]:
+    """What sampling needs of a fitted mixture, as plain arrays (saved without pickle):
+    ``weights`` (K,), ``means`` (K, d) and full ``covariances`` (K, d, d)."""
+    return {
+        "weights": np.asarray(model.weights_, dtype=np.float64),
+        "means": np.asarray(model.means_, dtype=np.float64),
+        "covariances": np.asarray(model.covariances_, dtype=np.float64),
+    }
+
+
+def sample_bgmm(mixture: dict[str, np.ndarray], n: int, seed: int) -> np.ndarray:
+    """n points from a fitted mixture (:func:`mixture_arrays`), reproducible for a given seed; shuffled."""
+    weights = mixture["weights"] / mixture["weights"].sum()
     rng = np.random.default_rng(seed)
     counts = rng.multinomial(n, weights)
     parts = [
-        rng.multivariate_normal(model.means_[k], model.covariances_[k], size=c, method="cholesky")
+        rng.multivariate_normal(mixture["means"][k], mixture["covariances"][k], size=c, method="cholesky")
         for k, c in enumerate(counts)
         if c
     ]

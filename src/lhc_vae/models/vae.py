@@ -16,7 +16,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from lhc_vae.models.losses import kl_loss, reconstruction_loss
+from lhc_vae.models.losses import vae_loss
 from lhc_vae.models.variators import AlphaVariator, BetaVariator
 
 
@@ -38,19 +38,9 @@ def assemble(
 
 
 def compile_vae(model: keras.Model, losses: dict[str, Any], beta: float | None, learning_rate: float) -> None:
-    """Adam on thesis eq. 4.2: L = L_rec + beta * L_KL (beta-VAE) or L = L_rec (alpha-VAE).
-
-    ``losses`` gives every decoder output one of the summed reconstruction losses of
-    :mod:`lhc_vae.models.losses` (by function or name; Keras's averaged "mse" etc. are refused).
-    Each is summed over the output's features per event, so L_rec is the sum over outputs and
-    features, and L_KL is summed over latent dimensions; Keras averages both over the events of a
-    batch. Every output has weight 1 and the KL output weight beta: the beta of the tables."""
-    losses = {name: reconstruction_loss(loss) for name, loss in losses.items()}
-    weights = {name: 1.0 for name in losses}
-    if beta is not None:
-        losses["kl"] = kl_loss
-        weights["kl"] = float(beta)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=losses, loss_weights=weights)
+    """Adam on the loss of thesis eq. 4.2, L = L_rec + beta * L_KL (:func:`lhc_vae.models.losses.vae_loss`)."""
+    loss, weights = vae_loss(losses, beta)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, loss_weights=weights)
 
 
 def targets(arrays: dict[str, np.ndarray], beta: float | None) -> dict[str, np.ndarray]:

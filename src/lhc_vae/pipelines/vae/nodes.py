@@ -23,7 +23,7 @@ from lhc_vae.models.experiments import Experiment, get_experiment
 from lhc_vae.models.generation import START_POINTS, run_generation, single_model_run
 from lhc_vae.models.losses import continuous_outputs, loss_record
 from lhc_vae.models.vae import encode, fit_vae, likelihood_sigma
-from lhc_vae.tags import run_tag
+from lhc_vae.tags import resolve_prior, run_tag
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ def fit_latent_prior(
     encodes them inside its timed run, so an alpha-VAE's time per event includes the encoder.
     """
     exp = get_experiment(params["experiment"])
-    kind = priors.resolve_prior(latent_prior, exp.variator)
+    kind = resolve_prior(latent_prior, exp.variator)
     prior: dict[str, Any] = {"kind": kind, "latent_dim": int(params["latent_dim"])}
     if params.get("likelihood_noise"):
         validation = _split_arrays(exp, model_events, model_objects, "validation")
@@ -143,7 +143,8 @@ def fit_latent_prior(
                 priors.MIN_ACTIVE_KL,
             )
             active = np.arange(encoded["z_mean"].shape[1])
-        prior["model"] = priors.fit_bgmm(encoded["z_mean"][:, active], int(bgmm_components), int(seed))
+        mixture = priors.fit_bgmm(encoded["z_mean"][:, active], int(bgmm_components), int(seed))
+        prior["mixture"] = priors.mixture_arrays(mixture)
         prior["components"] = int(bgmm_components)
         prior["active_dims"] = active.tolist()
         log.info(
