@@ -31,17 +31,18 @@ def test_sweeps_are_namespaced_groups():
     assert "params:beta" in pipes["exp3"].inputs() and "params:exp3" in pipes["exp3"].inputs()
 
 
-def test_default_pipeline_runs_each_experiment_at_its_default_value_and_the_bgmm_run():
+def test_default_pipeline_runs_each_experiment_at_its_default_value_and_the_runs_beyond_the_thesis():
     pipes = register_pipelines()
     default = pipes["__default__"]
     # Table 8.1's alpha for the alpha-VAEs; beta 0.2 (exp II) and 0.5 (exp III): 1.5 blurs them (issue #12),
-    # and exp III's models once more with a BGMM latent prior (the generator beyond the thesis)
+    # and exp III's models once more with a BGMM latent prior, then refined by a classifier (beyond the thesis)
     expected = {
         "baseline_sweep.alpha_0p2",
         "exp1_sweep.alpha_0p3",
         "exp2_sweep.beta_0p2",
         "exp3_sweep.beta_0p5",
         "exp3_bgmm.beta_0p5",
+        "exp3_refined.beta_0p5",
     }
     assert {n.namespace for n in default.nodes if n.namespace} == expected
     assert set(pipes["preprocessing"].nodes) <= set(default.nodes)
@@ -50,12 +51,17 @@ def test_default_pipeline_runs_each_experiment_at_its_default_value_and_the_bgmm
     assert {i.rsplit(".", 1)[0] for i in metrics_node.inputs if i.endswith(".report_sample")} == expected
     for ns in expected:
         (sample,) = [n for n in default.nodes if n.name == f"{ns}.report_sample"]
-        trained = ns.replace("_bgmm.", "_sweep.")  # the BGMM run generates with the sweep run's models
+        # the BGMM and refined runs generate with the sweep run's models
+        trained = ns.replace("_bgmm.", "_sweep.").replace("_refined.", "_sweep.")
         generated = {f"{ns}.{d}" for d in ("generated_events", "generated_objects", "generation_stats")}
         assert set(sample.inputs) == generated | {f"{trained}.training", "params:report"}
     (bgmm_prior,) = [n for n in default.nodes if n.name == "exp3_bgmm.beta_0p5.fit_latent_prior"]
     assert {"exp3_sweep.beta_0p5.encoder", "exp3_sweep.beta_0p5.decoder", "exp3_bgmm.beta_0p5.latent_prior"} <= set(
         bgmm_prior.inputs
+    )
+    (refined,) = [n for n in default.nodes if n.name == "exp3_refined.beta_0p5.generate_refined"]
+    assert {"exp3_sweep.beta_0p5.decoder", "exp3_bgmm.beta_0p5.prior", "primary_events", "params:refine"} <= set(
+        refined.inputs
     )
     assert not any("generated_runs" in i or "trained_models" in i for n in default.nodes for i in n.inputs)
     # the report is the last step: every experiment's generation runs before it

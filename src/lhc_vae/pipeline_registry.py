@@ -15,10 +15,11 @@ BEYOND_THESIS = "exp3"
 
 
 def default_runs() -> tuple[str, ...]:
-    """Namespaces of the default run of each experiment (:data:`DEFAULT_VALUES`), then the BGMM run."""
+    """Namespaces of the default run of each experiment (:data:`DEFAULT_VALUES`), then the runs
+    beyond the thesis: the BGMM prior and the classifier-refined BGMM run."""
     runs = [f"{e}_sweep.{run_tag(variator_of(e), v)}" for e, v in DEFAULT_VALUES.items()]
     tag = run_tag(variator_of(BEYOND_THESIS), DEFAULT_VALUES[BEYOND_THESIS])
-    return (*runs, f"{BEYOND_THESIS}_bgmm.{tag}")
+    return (*runs, f"{BEYOND_THESIS}_bgmm.{tag}", f"{BEYOND_THESIS}_refined.{tag}")
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -35,8 +36,9 @@ def register_pipelines() -> dict[str, Pipeline]:
     pipelines["benchmark"] = benchmark.create_pipeline()
     pipelines["compare"] = compare.create_pipeline()
     pipelines.update(learning_curve.create_pipelines())
-    # kedro run: preprocessing -> each experiment at its default alpha/beta -> the BGMM run -> report
+    # kedro run: preprocessing -> each experiment at its default alpha/beta -> the BGMM and refined runs -> report
     best = [FACTORIES[e].fixed_value_run(e, v) for e, v in DEFAULT_VALUES.items()]
     beyond = vae.bgmm_run(BEYOND_THESIS, DEFAULT_VALUES[BEYOND_THESIS])
+    beyond += vae.refined_run(BEYOND_THESIS, DEFAULT_VALUES[BEYOND_THESIS])
     pipelines["__default__"] = pipelines["preprocessing"] + sum(best, Pipeline([])) + beyond + pipelines["report"]
     return pipelines

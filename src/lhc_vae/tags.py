@@ -40,6 +40,6 @@ def experiment_of(namespace: str) -> str:
 
 
 def trained_namespace(namespace: str) -> str:
-    """The namespace of the models a run generates with: a BGMM run ``E_bgmm.<tag>`` uses those of
-    ``E_sweep.<tag>``; every other run its own."""
-    return namespace.replace("_bgmm.", "_sweep.", 1)
+    """The namespace of the models a run generates with: a BGMM run ``E_bgmm.<tag>`` and a
+    refined run ``E_refined.<tag>`` use those of ``E_sweep.<tag>``; every other run its own."""
+    return namespace.replace("_bgmm.", "_sweep.", 1).replace("_refined.", "_sweep.", 1)

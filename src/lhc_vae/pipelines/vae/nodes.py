@@ -15,10 +15,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from lhc_vae.evaluation.features import full_event_matrix
 from lhc_vae.events.features import FeatureScaler
 from lhc_vae.events.schema import EventTables
-from lhc_vae.events.split import split_tables
-from lhc_vae.models import priors
+from lhc_vae.events.split import split_tables, take_events
+from lhc_vae.models import priors, refinement
 from lhc_vae.models.experiments import Experiment, get_experiment
 from lhc_vae.models.generation import START_POINTS, run_generation, single_model_run
 from lhc_vae.models.losses import continuous_outputs, loss_record
@@ -193,3 +194,61 @@ def generate_events(
         start_point=START_POINTS[prior["kind"]],
         note=priors.TRUTH_PERTURBATION_NOTE if prior["kind"] == "truth" else "generated from the latent prior only",
     )
+
+
+def generate_refined(
+    encoder: keras.Model,
+    decoder: keras.Model,
+    prior: dict[str, Any],
+    scaler: dict[str, Any],
+    primary_events: pd.DataFrame,
+    primary_objects: pd.DataFrame,
+    n_generate: int,
+    seed: int,
+    process: str,
+    params: dict[str, Any],
+    refine: dict[str, Any],
+) -> tuple[pd.DataFrame, pd.DataFrame, EventTables, dict[str, Any]]:
+    """Classifier-refined generation (:mod:`lhc_vae.models.refinement`): a classifier fitted on the
+    truth's *training* split (the experiment's subset) against events of the prior's run, then
+    ``n_generate`` events kept from that run's candidates by rejection; timed over the whole chain
+    (rejected candidates and the classifier included)."""
+    exp = get_experiment(params["experiment"])
+    if prior["kind"] == "truth":
+        raise ValueError(f"{exp.name}: refinement starts from a prior of noise (normal or bgmm), not from truth events")
+    fs = FeatureScaler.from_dict(scaler)
+    batch = int(params.get("generation_batch", 65536))
+    inner = single_model_run(exp.layout, decoder, prior, fs, process, 0.0, encoder, batch)
+    train = (primary_events["split"] == "train").to_numpy() & exp.layout.select(primary_events)
+    truth = full_event_matrix(*take_events(primary_events, primary_objects, np.flatnonzero(train)))
+    n_fit = min(len(truth), int(refine["max_fit_events"]))
+    candidates, _ = inner(n_fit, int(seed) + 7)
+    refiner = refinement.fit_refiner(
+        truth, full_event_matrix(candidates.events, candidates.objects), float(refine["w_max"]), int(seed), n_fit
+    )
+    log.info(
+        "%s refiner: AUC %.3f of the raw generator against the training truth (held out), acceptance %.3f",
+        exp.name,
+        refiner.holdout_auc,
+        refiner.holdout_acceptance,
+    )
+    run = refinement.RefinedRun(inner, refiner, int(refine["max_rounds"]))
+    events, objects, tables, stats = run_generation(
+        run,
+        int(n_generate),
+        int(seed),
+        experiment=exp.name,
+        variator=exp.variator,
+        latent_prior=f"{prior['kind']}+refined",
+        from_noise=True,
+        start_point=f"{START_POINTS[prior['kind']]} -> classifier accepts with min(w / {refiner.w_max:g}, 1)",
+        note="generated from the latent prior, then kept by a classifier fitted on the training split",
+    )
+    stats["refinement"] = {
+        "w_max": refiner.w_max,
+        "fit_events_per_class": n_fit,
+        "holdout_auc_raw_generator": refiner.holdout_auc,
+        "holdout_acceptance": refiner.holdout_acceptance,
+        **run.last,
+    }
+    return events, objects, tables, stats

@@ -20,11 +20,11 @@ from typing import Any
 from kedro.pipeline import Node, Pipeline, pipeline
 
 from lhc_vae.models.experiments import get_experiment
-from lhc_vae.pipelines.vae.nodes import fit_latent_prior, generate_events, plot_history, train_vae
+from lhc_vae.pipelines.vae.nodes import fit_latent_prior, generate_events, generate_refined, plot_history, train_vae
 from lhc_vae.tags import run_tag, trained_namespace
 
 GLOBAL_PARAMS = ("alpha", "beta", "seed", "process", "latent_prior", "bgmm_components", "n_generate")
-SHARED_INPUTS = {"model_input_events", "model_input_objects", "feature_scaler"}
+SHARED_INPUTS = {"model_input_events", "model_input_objects", "feature_scaler", "primary_events", "primary_objects"}
 
 #: Grids of thesis §7.3.3 (alpha), §7.5.3 and §7.6.3 (beta).
 SWEEPS: dict[str, tuple[float, ...]] = {
@@ -154,3 +154,34 @@ def bgmm_run(experiment: str, value: float) -> Pipeline:
     ns = f"{experiment}_bgmm.{tag}"
     p = namespaced(const + kind + _generate(alpha_input, prior_input="latent_prior"), ns, experiment)
     return pipeline(p, inputs={f"{ns}.{name}": f"{trained_namespace(ns)}.{name}" for name in ("encoder", "decoder")})
+
+
+def refined_run(experiment: str, value: float) -> Pipeline:
+    """Classifier-refined generation (issue #12 item 5; :mod:`lhc_vae.models.refinement`) from the
+    BGMM run ``E_bgmm.<tag>``'s prior and the models of ``E_sweep.<tag>``, without retraining:
+    namespace ``E_refined.<tag>``, its outputs in ``<tag>/prior_bgmm<N>_refined/``."""
+    tag = run_tag(get_experiment(experiment).variator, value)
+    ns = f"{experiment}_refined.{tag}"
+    node = Node(
+        generate_refined,
+        inputs=[
+            "encoder",
+            "decoder",
+            "prior",
+            "feature_scaler",
+            "primary_events",
+            "primary_objects",
+            "params:n_generate",
+            "params:seed",
+            "params:process",
+            "params:vae",
+            "params:refine",
+        ],
+        outputs=["generated_events", "generated_objects", "generated_dm", "generation_stats"],
+        name="generate_refined",
+    )
+    p = namespaced(Pipeline([node]), ns, experiment, extra_globals=("refine",))
+    trained = trained_namespace(ns)
+    inputs = {f"{ns}.{name}": f"{trained}.{name}" for name in ("encoder", "decoder")}
+    inputs[f"{ns}.prior"] = f"{experiment}_bgmm.{tag}.prior"
+    return pipeline(p, inputs=inputs)
