@@ -1,5 +1,6 @@
 """The report: a self-contained HTML page (images embedded) with the thesis's published numbers
-as reference rows (:mod:`lhc_vae.thesis`), rendered from the Jinja2 template ``templates/report.html.j2``."""
+as reference rows (``conf/base/parameters_thesis.yml``), rendered from the Jinja2 template
+``templates/report.html.j2``."""
 
 from __future__ import annotations
 
@@ -13,8 +14,6 @@ from typing import Any
 import jinja2
 import numpy as np
 import pandas as pd
-
-from lhc_vae.thesis import THESIS_TABLES
 
 #: (key, header, key of its uncertainty or None), in table order.
 TABLE_COLUMNS: list[tuple[str, str, str | None]] = [
@@ -48,23 +47,26 @@ TABLE_COLUMNS: list[tuple[str, str, str | None]] = [
 ]
 
 
-def thesis_rows(process: str) -> pd.DataFrame:
-    """The thesis's published rows for ``process`` (empty for a process it does not report)."""
-    rows = [
-        {
-            "run": f"thesis {exp} " + (f"α={a}" if a is not None else f"β={b}"),
-            "subset": "thesis: Dark Machines ttbar" + (", exp III's subset" if exp == "exp3" else ""),
-            "from_noise": exp in ("exp2", "exp3"),
-            "effective_beta": b,
-            "wd_thesis": wd,
-            "js": js,
-            "kl": kl,
-            "invalid_event_rate_percent": ier,
-            "ms_per_event_t1k": ms,
-            "reference": True,
-        }
-        for exp, a, b, wd, js, kl, ier, ms in THESIS_TABLES.get(process, [])
-    ]
+def thesis_rows(process: str, published: list[dict[str, Any]]) -> pd.DataFrame:
+    """The thesis's published rows for ``process`` (``params:thesis_tables``, Table 8.1 or 7.5;
+    empty for a process it does not report) in the report's columns."""
+    rows = []
+    for row in published:
+        exp, beta = row["experiment"], row.get("beta")
+        rows.append(
+            {
+                "run": f"thesis {exp} " + (f"β={beta}" if beta is not None else f"α={row['alpha']}"),
+                "subset": f"thesis: Dark Machines {process}" + (", exp III's subset" if exp == "exp3" else ""),
+                "from_noise": beta is not None,  # the beta-VAEs generate from noise, the alpha-VAEs from truth
+                "effective_beta": beta,
+                "wd_thesis": row["wd"],
+                "js": row["js"],
+                "kl": row["kl"],
+                "invalid_event_rate_percent": row["ier_percent"],
+                "ms_per_event_t1k": row["ms_per_event"],
+                "reference": True,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -175,10 +177,12 @@ def render_html(
     benchmark: dict[str, Any] | None,
     truth: str,
     n_bins: int,
+    published: list[dict[str, Any]] = (),
 ) -> str:
-    """The report page. ``images`` maps a caption to a base64 PNG; ``truth`` describes the truth."""
+    """The report page. ``images`` maps a caption to a base64 PNG; ``truth`` describes the truth;
+    ``published``: the thesis's rows for the process (:func:`thesis_rows`)."""
     metrics, per_variable, pairs = typed(metrics), typed(per_variable), typed(pairs)
-    frame = pd.concat([ranked(metrics), thesis_rows(process)], ignore_index=True)
+    frame = pd.concat([ranked(metrics), thesis_rows(process, list(published))], ignore_index=True)
     pv_columns = [(c, c, None) for c in PER_VARIABLE_COLUMNS if c in per_variable]
     return TEMPLATES.get_template("report.html.j2").render(
         process=process,

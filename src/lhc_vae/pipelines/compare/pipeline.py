@@ -52,6 +52,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:compare.source",
                     "params:compare.truth_description",
                     "params:report.n_bins",
+                    "params:thesis_tables",
                 ],
                 outputs="compare_html",
                 name="compare_render_report",

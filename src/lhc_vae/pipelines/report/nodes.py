@@ -238,13 +238,15 @@ def render_report(
     source: str,
     truth: str,
     n_bins: int,
+    thesis_tables: dict[str, list[dict[str, Any]]],
 ) -> str:
     """The self-contained HTML report (images embedded as base64); ``truth`` says what the truth
-    and the floor are."""
+    and the floor are; ``thesis_tables`` the thesis's published rows per process (reference rows)."""
     images = dict(images)
     models = {name: v["one_core"] for name, v in (benchmark or {}).get("models", {}).items() if "one_core" in v}
     if models:
         speeds = {"MC (Pythia8 + detector)": benchmark["mc"]["ms_per_event_per_core"]}
         speeds.update({name: v["ms_per_event_steady"] for name, v in models.items()})
         images["benchmark: ms per event"] = png_base64(speed_bars(speeds, "generation time per event, one core each"))
-    return render_html(process, source, metrics, per_variable, pairs, images, benchmark, truth, int(n_bins))
+    published = (thesis_tables or {}).get(process, [])
+    return render_html(process, source, metrics, per_variable, pairs, images, benchmark, truth, int(n_bins), published)

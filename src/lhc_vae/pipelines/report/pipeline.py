@@ -81,6 +81,7 @@ def create_pipeline(runs: tuple[str, ...], prefix: str = "", **kwargs) -> Pipeli
                 "params:source",
                 "params:report.truth",
                 "params:report.n_bins",
+                "params:thesis_tables",
             ],
             outputs=f"{p}report_html",
             name=f"{p}render_report",
