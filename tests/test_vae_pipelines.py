@@ -12,6 +12,7 @@ from lhc_vae.benchmarks.synthetic import make_tables
 from lhc_vae.datasets import LatentPriorDataset
 from lhc_vae.events.darkmachines import read_darkmachines, write_darkmachines
 from lhc_vae.pipeline_registry import register_pipelines
+from lhc_vae.registry import from_parameters, load_registry
 
 pytestmark = pytest.mark.slow
 
@@ -174,3 +175,32 @@ def test_exp3_trains_generates_and_regenerates(project):
     assert (
         "binning.json" in page and (reporting / "binning.json").is_file() and (reporting / "separation.csv").is_file()
     )
+
+
+def test_the_registry_names_every_run_and_refuses_what_it_cannot_build():
+    params = {
+        "experiments": {
+            "baseline": {"pipeline": "single", "default": 0.2, "sweep": [0.1]},
+            "exp2": {"pipeline": "multi", "default": 1.5, "sweep": [0.5, 1.5]},
+            "exp3": {"pipeline": "single", "default": 0.7, "sweep": [0.7]},
+        },
+        "beyond_thesis": "exp3",
+    }
+    reg = from_parameters(params)
+    assert reg.default_runs() == (
+        "baseline_sweep.alpha_0p2",
+        "exp2_sweep.beta_1p5",
+        "exp3_sweep.beta_0p7",
+        "exp3_bgmm.beta_0p7",
+        "exp3_refined.beta_0p7",
+    )
+    with pytest.raises(ValueError, match=r"experiments\.exp4: unknown experiment 'exp4'"):
+        from_parameters({**params, "experiments": {**params["experiments"], "exp4": params["experiments"]["exp3"]}})
+    with pytest.raises(ValueError, match=r"experiments\.exp2\.pipeline must be one of \('single', 'multi'\)"):
+        from_parameters({**params, "experiments": {**params["experiments"], "exp2": {"pipeline": "vae"}}})
+    with pytest.raises(ValueError, match="beyond_thesis must name a single-model beta-VAE"):
+        from_parameters({**params, "beyond_thesis": "baseline"})
+    # the project's own registry is what the default pipeline runs
+    project = load_registry()
+    namespaces = {n.namespace for n in register_pipelines()["__default__"].nodes if n.namespace}
+    assert namespaces == set(project.default_runs())

@@ -28,14 +28,9 @@ def main() -> int:
     from kedro.framework.startup import bootstrap_project
 
     bootstrap_project(Path.cwd())
-    from kedro.config import OmegaConfigLoader
+    from lhc_vae.registry import project_config
 
-    loader = OmegaConfigLoader(
-        conf_source="conf",
-        base_env="base",
-        default_run_env="local",
-        config_patterns={"parameters": ["parameters*", "parameters*/**", "**/parameters*"]},
-    )
+    loader = project_config(Path.cwd())
     process = loader["globals"]["process"]
     sizing = loader["parameters"].get("make_run", {})
     raw = Path("data/01_raw/pythia") / f"{process}.csv"
@@ -45,7 +40,7 @@ def main() -> int:
         print(f"{raw} is missing: generating it with the mc pipeline (Pythia8 + FastJet + detector response).")
         _run("mc")
     print(
-        "Running the default pipeline (preprocessing, four experiments, the BGMM run, report) "
+        "Running the default pipeline (preprocessing, four experiments, the BGMM and refined runs, report) "
         f"with {sizing or 'thesis settings'}."
     )
     _run(None, sizing)

@@ -64,15 +64,3 @@ def get_experiment(name: str) -> Experiment:
         return EXPERIMENTS[name]
     except KeyError:
         raise KeyError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}") from None
-
-
-#: The alpha or beta of each experiment's default run: ``kedro run``, the report's rows and the
-#: learning curve. The alpha-VAEs at Table 8.1's alpha. The beta-VAEs below Table 8.1's 1.5: with
-#: the standard ELBO (reconstruction summed over features) 1.5 blurs their events; README "Fidelity"
-#: has the full-event AUCs measured on the make-run sample at each value tried.
-DEFAULT_VALUES: dict[str, float] = {
-    "baseline": 0.2,  # Table 8.1
-    "exp1": 0.3,  # Table 8.1
-    "exp2": 0.2,  # measured (issue #12): AUC 0.745 at 0.2, 0.779 at 0.5; Table 8.1: 1.5
-    "exp3": 0.5,  # measured (issue #12): AUC 0.835 at 0.5 (0.786 with the BGMM prior); Table 8.1: 1.5
-}

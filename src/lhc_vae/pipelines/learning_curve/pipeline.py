@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline, pipeline
 
-from lhc_vae.models.experiments import DEFAULT_VALUES
 from lhc_vae.pipelines.learning_curve.nodes import learning_curve, plot_learning_curve, plot_learning_curves
 from lhc_vae.pipelines.vae.pipeline import constant_node
 
@@ -46,9 +45,10 @@ def _experiment_curve(experiment: str, value: float) -> Pipeline:
     )
 
 
-def create_pipelines() -> dict[str, Pipeline]:
-    """``learning_curve`` (every experiment, one table and figure) and ``learning_curve_<exp>``."""
-    curves = {e: _experiment_curve(e, v) for e, v in DEFAULT_VALUES.items()}
+def create_pipelines(defaults: dict[str, float]) -> dict[str, Pipeline]:
+    """``learning_curve`` (every experiment at its default value, ``defaults`` of the registry;
+    one table and figure) and ``learning_curve_<exp>``."""
+    curves = {e: _experiment_curve(e, v) for e, v in defaults.items()}
     pipes = {
         f"learning_curve_{e}": p
         + Pipeline(

@@ -14,7 +14,7 @@ from lhc_vae.events.features import FeatureScaler
 from lhc_vae.events.schema import COUNT_COLUMNS, SYMBOLS, EventTables
 from lhc_vae.events.split import split_tables
 from lhc_vae.models import multi
-from lhc_vae.models.experiments import MULTI_VARIATOR
+from lhc_vae.models.experiments import variator_of
 from lhc_vae.models.generation import START_POINTS, multi_model_run, run_generation
 from lhc_vae.models.losses import continuous_outputs, loss_record
 from lhc_vae.models.mask_generator import TwoLevelMaskGenerator
@@ -23,8 +23,6 @@ from lhc_vae.models.vae import fit_vae, likelihood_sigma
 from lhc_vae.tags import resolve_prior, run_tag
 
 log = logging.getLogger(__name__)
-
-PRIOR = {"exp1": "truth", "exp2": "normal"}
 
 
 def train_component(
@@ -42,7 +40,7 @@ def train_component(
     The loss is thesis eq. 4.2 with summed reconstruction and KL terms per event; the record
     holds ``beta`` and ``effective_beta`` (the same number) and both reductions."""
     experiment = params["experiment"]
-    variator = MULTI_VARIATOR[experiment]
+    variator = variator_of(experiment)
     comp = next(c for c in multi.components(experiment, int(params["latent_dim"])) if c.name == component)
     train_arrays = multi.component_arrays(experiment, comp, *split_tables(model_events, model_objects, "train"))
     val_arrays = multi.component_arrays(experiment, comp, *split_tables(model_events, model_objects, "validation"))
@@ -154,10 +152,11 @@ def generate_events(
     Timed by eq. 6.7 from the experiment's start point to GeV: exp I from validation truth events
     through the encoders, exp II from noise and the mask generator (:data:`START_POINTS`)."""
     experiment = params["experiment"]
-    wanted = resolve_prior(latent_prior, MULTI_VARIATOR[experiment])
-    if wanted != PRIOR[experiment]:
+    variator = variator_of(experiment)
+    thesis_prior = resolve_prior("auto", variator)  # exp I: truth perturbation; exp II: noise
+    if resolve_prior(latent_prior, variator) != thesis_prior:
         raise ValueError(
-            f"{experiment} generates with the {PRIOR[experiment]} prior of the thesis; "
+            f"{experiment} generates with the {thesis_prior} prior of the thesis; "
             f"latent_prior={latent_prior} is not "
             f"supported here (use auto)"
         )
@@ -196,8 +195,8 @@ def generate_events(
         n,
         int(seed),
         experiment=experiment,
-        variator=MULTI_VARIATOR[experiment],
-        latent_prior=PRIOR[experiment],
+        variator=variator,
+        latent_prior=thesis_prior,
         from_noise=experiment == "exp2",
         start_point=START_POINTS[experiment],
         note=TRUTH_PERTURBATION_NOTE

@@ -12,7 +12,7 @@ from functools import partial, update_wrapper
 from kedro.pipeline import Node, Pipeline
 
 from lhc_vae.events.schema import SYMBOL_SLUG, SYMBOLS
-from lhc_vae.models.experiments import MULTI_VARIATOR
+from lhc_vae.models.experiments import variator_of
 from lhc_vae.pipelines.multi.nodes import (
     fit_mask_generator,
     generate_events,
@@ -22,9 +22,6 @@ from lhc_vae.pipelines.multi.nodes import (
 )
 from lhc_vae.pipelines.vae.pipeline import fixed_value_inputs, namespaced
 from lhc_vae.tags import run_tag
-
-#: Grids of thesis §7.4.3 (alpha) and §7.5.4 (beta).
-SWEEPS: dict[str, tuple[float, ...]] = {"exp1": (0.1, 0.2, 0.3, 0.4), "exp2": (0.5, 0.7, 1.0, 1.2, 1.5)}
 
 
 def component_names(experiment: str) -> list[str]:
@@ -108,8 +105,9 @@ def _namespaced(p: Pipeline, namespace: str, experiment: str) -> Pipeline:
     return namespaced(p, namespace, experiment, extra_globals=("no_mask_generator",))
 
 
-def create_pipelines(experiment: str) -> dict[str, Pipeline]:
-    variator = MULTI_VARIATOR[experiment]
+def create_pipelines(experiment: str, sweep: tuple[float, ...]) -> dict[str, Pipeline]:
+    """``{E: ..., E_generate: ..., E_sweep: ...}`` for one experiment; ``sweep``: its grid (registry)."""
+    variator = variator_of(experiment)
     namespace = f"{experiment}.{variator}"
     pipes = {
         experiment: _namespaced(
@@ -119,13 +117,13 @@ def create_pipelines(experiment: str) -> dict[str, Pipeline]:
         ),
         f"{experiment}_generate": _namespaced(_generate(experiment, "params:alpha"), namespace, experiment),
     }
-    pipes[f"{experiment}_sweep"] = sum((fixed_value_run(experiment, v) for v in SWEEPS[experiment]), Pipeline([]))
+    pipes[f"{experiment}_sweep"] = sum((fixed_value_run(experiment, v) for v in sweep), Pipeline([]))
     return pipes
 
 
 def fixed_value_run(experiment: str, value: float) -> Pipeline:
     """Train and generate at a fixed alpha or beta (namespace ``E_sweep.<tag>``): one point of a sweep."""
-    variator = MULTI_VARIATOR[experiment]
+    variator = variator_of(experiment)
     const, alpha_input, beta_input = fixed_value_inputs(variator, value)
     body = const + _train(experiment, alpha_input, beta_input) + _generate(experiment, alpha_input)
     return _namespaced(body, f"{experiment}_sweep.{run_tag(variator, value)}", experiment)

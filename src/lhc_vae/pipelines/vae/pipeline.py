@@ -26,12 +26,6 @@ from lhc_vae.tags import run_tag, trained_namespace
 GLOBAL_PARAMS = ("alpha", "beta", "seed", "process", "latent_prior", "bgmm_components", "n_generate")
 SHARED_INPUTS = {"model_input_events", "model_input_objects", "feature_scaler", "primary_events", "primary_objects"}
 
-#: Grids of thesis §7.3.3 (alpha), §7.5.3 and §7.6.3 (beta).
-SWEEPS: dict[str, tuple[float, ...]] = {
-    "baseline": (0.1, 0.2, 0.3, 0.4),
-    "exp3": (0.5, 0.7, 1.0, 1.2, 1.5, 2.0),
-}
-
 
 def constant(value: Any) -> Any:
     """A run's fixed alpha, beta or latent prior, as a node output."""
@@ -112,8 +106,8 @@ def namespaced(p: Pipeline, namespace: str, experiment: str, extra_globals: tupl
     return pipeline(p, namespace=namespace, inputs=SHARED_INPUTS & used, parameters=params)
 
 
-def create_pipelines(experiment: str) -> dict[str, Pipeline]:
-    """``{E: ..., E_generate: ..., E_sweep: ...}`` for one experiment."""
+def create_pipelines(experiment: str, sweep: tuple[float, ...]) -> dict[str, Pipeline]:
+    """``{E: ..., E_generate: ..., E_sweep: ...}`` for one experiment; ``sweep``: its grid (registry)."""
     variator = get_experiment(experiment).variator
     namespace = f"{experiment}.{variator}"
     train = _train("params:alpha", "params:beta")
@@ -122,7 +116,7 @@ def create_pipelines(experiment: str) -> dict[str, Pipeline]:
         experiment: namespaced(train + gen, namespace, experiment),
         f"{experiment}_generate": namespaced(gen, namespace, experiment),
     }
-    pipes[f"{experiment}_sweep"] = sum((fixed_value_run(experiment, v) for v in SWEEPS[experiment]), Pipeline([]))
+    pipes[f"{experiment}_sweep"] = sum((fixed_value_run(experiment, v) for v in sweep), Pipeline([]))
     return pipes
 
 
