@@ -255,17 +255,6 @@ class ComponentDataset(_FileDataset):
             )
 
 
-class DirectoryDataset(_FileDataset):
-    """Read-only: the path of a directory, for nodes that scan what it holds (trained models)."""
-
-    def load(self) -> Path:
-        self._check_exists()
-        return self._filepath
-
-    def save(self, data: Any) -> None:
-        raise DatasetError("DirectoryDataset is read-only")
-
-
 class TextDataset(_FileDataset):
     """A text file (the HTML report), written atomically."""
 
@@ -339,7 +328,6 @@ __all__ = [
     "ComponentDataset",
     "DarkMachinesDataset",
     "DarkMachinesFile",
-    "DirectoryDataset",
     "JSONDataset",
     "KerasModelDataset",
     "LatentPriorDataset",

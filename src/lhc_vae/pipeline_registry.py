@@ -23,8 +23,12 @@ def register_pipelines() -> dict[str, Pipeline]:
         single = next(iter({n.namespace for n in pipelines[name].nodes}))
         # the report of one run at the global alpha/beta, beside the run: kedro run --pipeline=exp3_report
         pipelines[f"{name}_report"] = report.create_pipeline((single,), prefix=f"{single}.")
+        pipelines[f"{name}_benchmark"] = benchmark.create_pipeline((single,))
     pipelines["report"] = report.create_pipeline(registry.default_runs())
-    pipelines["benchmark"] = benchmark.create_pipeline()
+    bgmm, _refined = registry.beyond_namespaces()  # the refined run's refiner lives only in its own run
+    pipelines["benchmark"] = benchmark.create_pipeline(
+        (*(e.default_namespace for e in registry.experiments.values()), bgmm)
+    )
     pipelines["compare"] = compare.create_pipeline()
     pipelines.update(learning_curve.create_pipelines({n: e.default for n, e in registry.experiments.items()}))
     # kedro run: preprocessing -> each experiment at its default alpha/beta -> the BGMM and refined

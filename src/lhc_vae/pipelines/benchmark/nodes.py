@@ -5,7 +5,8 @@
   it (as a long production run does); the figure of the project's own MC sample
   (``mc_stats.json``) beside it when that sample exists;
 * the preprocessing's parse stage on the process's raw file;
-* every trained model's generation with the one time-per-event definition of the project
+* the generation of the runs the pipeline names (their catalog datasets: the default pipeline's
+  runs, or one experiment's run at the global alpha/beta) with the one time-per-event definition of the project
   (:func:`lhc_vae.models.generation.timed` on the runs of ``single_model_run`` /
   ``multi_model_run``: from the experiment's own start point, noise or truth events through the
   encoder, to physical events in GeV), at the thesis's 1k batch (eq. 6.7) and in the steady
@@ -17,27 +18,25 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing as mp
 import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from lhc_vae.datasets import ComponentDataset, DarkMachinesFile, KerasModelDataset
+from lhc_vae.datasets import DarkMachinesFile
 from lhc_vae.evaluation.plots import speed_bars
 from lhc_vae.events.features import FeatureScaler
 from lhc_vae.events.split import split_tables
 from lhc_vae.mc.simulation import simulate_block
 from lhc_vae.models.experiments import EXPERIMENTS
 from lhc_vae.models.generation import START_POINTS, multi_model_run, single_model_run, timed
-from lhc_vae.pipelines.vae.nodes import fit_latent_prior
+from lhc_vae.tags import run_tag
 
 log = logging.getLogger(__name__)
 
@@ -165,61 +164,67 @@ def benchmark_preprocessing(raw: DarkMachinesFile) -> dict[str, Any]:
     return {"events": n, "seconds": seconds, "events_per_second": n / seconds}
 
 
-def _tag_value(tag: str) -> float:
-    """``alpha_0p2`` -> 0.2 (the inverse of :func:`lhc_vae.tags.run_tag`); 0 if the tag has no value."""
-    try:
-        return float(tag.split("_", 1)[1].replace("p", "."))
-    except (IndexError, ValueError):
-        log.warning("benchmark: no alpha in the model directory name %r; the start point's noise uses alpha 0", tag)
-        return 0.0
+def _spec(training: dict[str, Any], models: tuple, suffix: str = "") -> dict[str, Any]:
+    """A timing spec named after the run (``exp3/beta_0p5``) from its training record; the alpha of
+    an alpha-VAE is its truth perturbation noise at generation too."""
+    experiment, variator = training["experiment"], training["variator"]
+    value = training[variator]
+    return {
+        "name": f"{experiment}/{run_tag(variator, value)}{suffix}",
+        "experiment": experiment,
+        "alpha": float(value) if variator == "alpha" else 0.0,
+        "models": models,
+    }
+
+
+def single_model(encoder: Any, decoder: Any, prior: dict[str, Any], training: dict[str, Any]) -> dict[str, Any]:
+    """A single-model run's trained models and fitted prior (its catalog datasets), for timing."""
+    suffix = "/bgmm" if prior["kind"] == "bgmm" else ""
+    return _spec(training, (encoder, decoder, prior), suffix)
+
+
+def multi_model(
+    mask_generator: dict[str, Any] | None, training: dict[str, Any], *components: dict[str, Any]
+) -> dict[str, Any]:
+    """A multi-model run's trained components (and exp II's mask generator), for timing."""
+    return _spec(training, ({c["training"]["component"]: c for c in components}, mask_generator))
 
 
 def _model_run(
-    directory: Path,
+    spec: dict[str, Any],
     scaler: FeatureScaler,
     model_events: pd.DataFrame,
     model_objects: pd.DataFrame,
     process: str,
     mask_threshold: float,
-) -> tuple[Callable, str, Callable[[float], float]] | None:
-    """The generation run of the trained model in ``directory`` (built by the same functions as the
-    generation nodes, with the experiment's default start point), its start point and its FLOPs
-    per event as a function of the mean number of objects per event; None if not a model."""
-    experiment, tag = directory.parent.name, directory.name
-    alpha = _tag_value(tag) if tag.startswith("alpha") else 0.0
-    if (directory / "decoder.keras").is_file() and experiment in EXPERIMENTS:
-        exp = EXPERIMENTS[experiment]
-        decoder = KerasModelDataset(str(directory / "decoder.keras")).load()
-        encoder = KerasModelDataset(str(directory / "encoder.keras")).load()
-        # the generation chain of the nodes, with the decoder's Gaussian noise (issue #12)
-        settings = {"experiment": experiment, "latent_dim": int(decoder.input.shape[-1]), "likelihood_noise": True}
-        prior = fit_latent_prior(encoder, decoder, model_events, model_objects, "auto", 1, 0, settings)
-        run = single_model_run(exp.layout, decoder, prior, scaler, process, alpha, encoder)
+) -> tuple[Callable, str, Callable[[float], float]]:
+    """The generation run of a trained model (:func:`single_model`, :func:`multi_model`), built by
+    the same functions as the generation nodes, its start point and its FLOPs per event as a
+    function of the mean number of objects per event."""
+    experiment, alpha = spec["experiment"], spec["alpha"]
+    if experiment in EXPERIMENTS:
+        encoder, decoder, prior = spec["models"]
+        run = single_model_run(EXPERIMENTS[experiment].layout, decoder, prior, scaler, process, alpha, encoder)
         flops = dense_flops(decoder) + (dense_flops(encoder) if prior["kind"] == "truth" else 0.0)
         return run, START_POINTS[prior["kind"]], lambda _objects_per_event: flops
-    if (directory / "components").is_dir() and experiment in ("exp1", "exp2"):
-        comps = {p.name: ComponentDataset(str(p)).load() for p in (directory / "components").iterdir() if p.is_dir()}
-        if experiment == "exp2":
-            generator = json.loads((directory / "mask_generator.json").read_text())
-            dim = int(comps["met"]["decoder"].input.shape[-1])
-            run = multi_model_run("exp2", comps, scaler, process, mask_generator=generator, latent_dim=dim)
-            per_object = [dense_flops(c["decoder"]) for k, c in comps.items() if k != "met"]
-            event_flops = dense_flops(comps["met"]["decoder"])
-        else:
-            truth = split_tables(model_events, model_objects, "validation")
-            run = multi_model_run("exp1", comps, scaler, process, truth=truth, alpha=alpha, threshold=mask_threshold)
-            per_object = [
-                dense_flops(c["encoder"]) + dense_flops(c["decoder"]) for k, c in comps.items() if k != "event"
-            ]
-            event_flops = dense_flops(comps["event"]["encoder"]) + dense_flops(comps["event"]["decoder"])
-        mean_object = float(np.mean(per_object))
-        # the event model plus the mean number of objects times a particle model
-        return run, START_POINTS[experiment], lambda objects_per_event: event_flops + objects_per_event * mean_object
-    return None
+    comps, generator = spec["models"]
+    if experiment == "exp2":
+        dim = int(comps["met"]["decoder"].input.shape[-1])
+        run = multi_model_run("exp2", comps, scaler, process, mask_generator=generator, latent_dim=dim)
+        per_object = [dense_flops(c["decoder"]) for k, c in comps.items() if k != "met"]
+        event_flops = dense_flops(comps["met"]["decoder"])
+    else:
+        truth = split_tables(model_events, model_objects, "validation")
+        run = multi_model_run("exp1", comps, scaler, process, truth=truth, alpha=alpha, threshold=mask_threshold)
+        per_object = [dense_flops(c["encoder"]) + dense_flops(c["decoder"]) for k, c in comps.items() if k != "event"]
+        event_flops = dense_flops(comps["event"]["encoder"]) + dense_flops(comps["event"]["decoder"])
+    mean_object = float(np.mean(per_object))
+    # the event model plus the mean number of objects times a particle model
+    return run, START_POINTS[experiment], lambda objects_per_event: event_flops + objects_per_event * mean_object
 
 
 def time_models(
-    models_root: str,
+    specs: list[dict[str, Any]],
     scaler: dict[str, Any],
     model_events: pd.DataFrame,
     model_objects: pd.DataFrame,
@@ -228,20 +233,15 @@ def time_models(
     mask_threshold: float,
     matmul_repeats: int,
 ) -> dict[str, Any]:
-    """Time every trained model under ``models_root`` (:func:`timed`) and the matmul peak, with
-    whatever cores this process has: ``{"models": {name: timing}, "matmul": stats}``."""
+    """Time every trained model of ``specs`` (:func:`timed`) and the matmul peak, with whatever
+    cores this process has: ``{"models": {name: timing}, "matmul": stats}``."""
     fs = FeatureScaler.from_dict(scaler)
     results: dict[str, Any] = {}
-    root = Path(models_root)
-    for directory in sorted(p for p in root.glob("*/*") if p.is_dir() and not p.parent.name.startswith("_")):
-        built = _model_run(directory, fs, model_events, model_objects, process, mask_threshold)
-        if built is None:
-            continue
-        run, start_point, flops = built
+    for spec in specs:
+        run, start_point, flops = _model_run(spec, fs, model_events, model_objects, process, mask_threshold)
         tables, timing = timed(lambda n, s, run=run: run(n, s)[0], n_large, seed=1)
         objects_per_event = len(tables.objects) / n_large
-        name = f"{directory.parent.name}/{directory.name}"
-        results[name] = {
+        results[spec["name"]] = {
             **timing,
             "n_large": n_large,
             "objects_per_event": objects_per_event,
@@ -250,7 +250,7 @@ def time_models(
         }
         log.info(
             "benchmark %s (%d cores): %.4f ms/event (1k), %.4f ms/event (%d)",
-            name,
+            spec["name"],
             available_cores(),
             timing["ms_per_event_t1k"],
             timing["ms_per_event_steady"],
@@ -302,24 +302,25 @@ def on_one_core(func: Callable, *args: Any) -> tuple[Any, dict[str, Any]]:
 
 
 def benchmark_models(
-    models_root: Path,
     scaler: dict[str, Any],
     model_events: pd.DataFrame,
     model_objects: pd.DataFrame,
     process: str,
     params: dict[str, Any],
-    exp1: dict[str, Any] | None = None,
+    exp1: dict[str, Any],
+    *specs: dict[str, Any],
 ) -> dict[str, Any]:
-    """Generation speed and FLOPs of every trained model under ``models_root``, on all cores (this
-    process) and on one core (:func:`on_one_core`), with the matmul peak of each setting."""
+    """Generation speed and FLOPs of the trained models of ``specs`` (:func:`single_model`,
+    :func:`multi_model`), on all cores (this process) and on one core (:func:`on_one_core`, the
+    models passed to the child process), with the matmul peak of each setting."""
     args = (
-        str(models_root),
+        list(specs),
         scaler,
         model_events,
         model_objects,
         process,
         int(params["large_batch"]),
-        float((exp1 or {}).get("mask_threshold", 0.1)),
+        float(exp1["mask_threshold"]),
         int(params.get("matmul_repeats", 7)),
     )
     all_cores = time_models(*args)
