@@ -185,16 +185,20 @@ def test_one_core_measurements_run_pinned_to_one_cpu_with_one_thread():
 
 
 @pytest.mark.slow
-def test_benchmark_models_times_each_model_from_its_start_point_on_one_and_all_cores(tmp_path):
+def test_benchmark_models_times_each_model_from_its_start_point_on_one_and_all_cores():
+    from lhc_vae.pipelines.vae.nodes import fit_latent_prior
+
     scaler, mev, mobj = _model_tables(300, seed=6)
-    for name, tag in (("exp3", "beta_1p5"), ("baseline", "alpha_0p2")):
+    specs = []
+    for name, variator, value in (("exp3", "beta", 1.5), ("baseline", "alpha", 0.2)):
         exp = get_experiment(name)
-        directory = tmp_path / name / tag
-        directory.mkdir(parents=True)
-        exp.encoder(exp.layout, 8).save(directory / "encoder.keras")
-        exp.decoder(exp.layout, 8).save(directory / "decoder.keras")
+        encoder, decoder = exp.encoder(exp.layout, 8), exp.decoder(exp.layout, 8)
+        settings = {"experiment": name, "latent_dim": 8, "likelihood_noise": True}
+        prior = fit_latent_prior(encoder, decoder, mev, mobj, "auto", 1, 0, settings)
+        training = {"experiment": name, "variator": variator, "alpha": None, "beta": None, variator: value}
+        specs.append(bench.single_model(encoder, decoder, prior, training))  # as the benchmark's nodes build them
     params = {"large_batch": 2000, "one_core": True, "matmul_repeats": 5}
-    out = bench.benchmark_models(tmp_path, scaler.to_dict(), mev, mobj, "ttbar", params, {"mask_threshold": 0.1})
+    out = bench.benchmark_models(scaler.to_dict(), mev, mobj, "ttbar", params, {"mask_threshold": 0.1}, *specs)
     assert set(out["models"]) == {"exp3/beta_1p5", "baseline/alpha_0p2"}
     assert out["models"]["baseline/alpha_0p2"]["start_point"] == START_POINTS["truth"]
     assert out["models"]["exp3/beta_1p5"]["start_point"] == START_POINTS["normal"]

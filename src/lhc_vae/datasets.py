@@ -192,13 +192,11 @@ class JSONDataset(_FileDataset):
 
 
 class CSVDataset(_FileDataset):
-    """A small CSV table; the loaded frame knows its file in ``df.attrs['filepath']``."""
+    """A small CSV table (empty cells stay empty strings), written atomically."""
 
     def load(self) -> pd.DataFrame:
         self._check_exists()
-        df = pd.read_csv(self._filepath, keep_default_na=False)
-        df.attrs["filepath"] = str(self._filepath)
-        return df
+        return pd.read_csv(self._filepath, keep_default_na=False)
 
     def save(self, data: pd.DataFrame) -> None:
         with atomic_path(self._filepath) as tmp:

@@ -34,7 +34,13 @@ def register_pipelines() -> dict[str, Pipeline]:
     # kedro run: preprocessing -> each experiment at its default alpha/beta -> the BGMM and refined
     # runs of the beyond-thesis experiment's default models -> report
     best = [FACTORIES[e.pipeline].fixed_value_run(n, e.default) for n, e in registry.experiments.items()]
-    beyond_value = registry.experiments[registry.beyond_thesis].default
-    beyond = vae.bgmm_run(registry.beyond_thesis, beyond_value) + vae.refined_run(registry.beyond_thesis, beyond_value)
+    beyond_entry = registry.experiments[registry.beyond_thesis]
+    beyond = vae.bgmm_run(beyond_entry.name, beyond_entry.default) + vae.refined_run(
+        beyond_entry.name, beyond_entry.default
+    )
+    # the runs beyond the thesis from the default run's trained models, and their report beside that run:
+    # kedro run --pipeline=beyond_thesis (after the experiment's default run, e.g. --pipeline=exp3 --params beta=0.5)
+    beyond_runs = (beyond_entry.default_namespace, *registry.beyond_namespaces())
+    pipelines["beyond_thesis"] = beyond + report.create_pipeline(beyond_runs, prefix="beyond_thesis.")
     pipelines["__default__"] = pipelines["preprocessing"] + sum(best, Pipeline([])) + beyond + pipelines["report"]
     return pipelines

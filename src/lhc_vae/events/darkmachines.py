@@ -123,37 +123,22 @@ def _object_reasons(codes: np.ndarray, parents: np.ndarray, rank: np.ndarray, n_
     return out
 
 
-def parse_lines(lines: list[str], first_line_number: int = 1, source: str = "") -> ParsedChunk:
-    """Parse Dark Machines lines (without or with their newline) into GeV tables.
+@dataclass(frozen=True)
+class _Objects:
+    """The object fields of a chunk (GeV), each with the line it belongs to (``parents``), and the
+    first reason per line that one of its objects is malformed (empty string: none)."""
 
-    Args:
-        lines: the text lines of one chunk.
-        first_line_number: 1-based number of ``lines[0]`` in its file, for the rejects report.
-        source: file name written in the rejects report.
+    parents: np.ndarray
+    symbols: np.ndarray
+    e: np.ndarray
+    pt: np.ndarray
+    eta: np.ndarray
+    phi: np.ndarray
+    line_reason: np.ndarray
 
-    Returns:
-        A :class:`ParsedChunk`; ``events`` carries the ``line`` each event came from and
-        ``objects.event_index`` indexes the chunk's accepted events.
-    """
-    n = len(lines)
-    raw = pa.array(lines, type=pa.large_string())
-    text = pc.replace_substring_regex(pc.utf8_rtrim_whitespace(raw), r";\s*$", "")
-    n_fields = pc.add(pc.count_substring(text, ";"), 1).to_numpy(zero_copy_only=False)
-    is_empty = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(text)), 0).to_numpy(zero_copy_only=False)
-    short = (n_fields < _N_HEADER) & ~is_empty
-    usable = ~(short | is_empty)
-    text = pc.if_else(pa.array(usable), text, _PLACEHOLDER_LINE)
-    fields = pc.split_pattern(text, ";")
 
-    header = [pc.utf8_trim_whitespace(pc.list_element(fields, i)) for i in range(_N_HEADER)]
-    id_ok = pc.match_substring_regex(header[0], _INTEGER).to_numpy(zero_copy_only=False)
-    event_id = pc.cast(pc.if_else(pa.array(id_ok), header[0], "0"), pa.int64()).to_numpy()
-    process_id = header[1]
-    weight, weight_ok = _float_column(header[2])
-    met, met_ok = _float_column(header[3])
-    met_phi, met_phi_ok = _float_column(header[4])
-
-    # Objects: every field after the fifth, with the line it belongs to.
+def _parse_objects(fields: pa.Array, n: int) -> _Objects:
+    """Every field after the fifth of each of the ``n`` lines' ``fields``: one object each."""
     obj_lists = pc.list_slice(fields, _N_HEADER)
     obj_text = pc.utf8_trim_whitespace(pc.list_flatten(obj_lists))
     parents = pc.list_parent_indices(obj_lists).to_numpy()
@@ -193,6 +178,43 @@ def parse_lines(lines: list[str], first_line_number: int = 1, source: str = "") 
         len(parents),
     )
     line_obj_reason = _object_reasons(obj_codes, parents, rank, n)
+
+    return _Objects(parents, sym_np, e, pt, eta, phi, line_obj_reason)
+
+
+def parse_lines(lines: list[str], first_line_number: int = 1, source: str = "") -> ParsedChunk:
+    """Parse Dark Machines lines (without or with their newline) into GeV tables.
+
+    Args:
+        lines: the text lines of one chunk.
+        first_line_number: 1-based number of ``lines[0]`` in its file, for the rejects report.
+        source: file name written in the rejects report.
+
+    Returns:
+        A :class:`ParsedChunk`; ``events`` carries the ``line`` each event came from and
+        ``objects.event_index`` indexes the chunk's accepted events.
+    """
+    n = len(lines)
+    raw = pa.array(lines, type=pa.large_string())
+    text = pc.replace_substring_regex(pc.utf8_rtrim_whitespace(raw), r";\s*$", "")
+    n_fields = pc.add(pc.count_substring(text, ";"), 1).to_numpy(zero_copy_only=False)
+    is_empty = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(text)), 0).to_numpy(zero_copy_only=False)
+    short = (n_fields < _N_HEADER) & ~is_empty
+    usable = ~(short | is_empty)
+    text = pc.if_else(pa.array(usable), text, _PLACEHOLDER_LINE)
+    fields = pc.split_pattern(text, ";")
+
+    header = [pc.utf8_trim_whitespace(pc.list_element(fields, i)) for i in range(_N_HEADER)]
+    id_ok = pc.match_substring_regex(header[0], _INTEGER).to_numpy(zero_copy_only=False)
+    event_id = pc.cast(pc.if_else(pa.array(id_ok), header[0], "0"), pa.int64()).to_numpy()
+    process_id = header[1]
+    weight, weight_ok = _float_column(header[2])
+    met, met_ok = _float_column(header[3])
+    met_phi, met_phi_ok = _float_column(header[4])
+
+    obj = _parse_objects(fields, n)
+    parents, sym_np, e, pt, eta, phi = obj.parents, obj.symbols, obj.e, obj.pt, obj.eta, obj.phi
+    line_obj_reason = obj.line_reason
 
     met_gev = met / MEV_PER_GEV
     with np.errstate(invalid="ignore"):

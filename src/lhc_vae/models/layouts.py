@@ -68,11 +68,8 @@ class WholeEventLayout:
         return len(SYMBOLS) + 1
 
     def select(self, events: pd.DataFrame) -> np.ndarray:
-        """Every event is kept; objects beyond ``max_objects`` are cut (counted by :meth:`overflow`)."""
+        """Every event is kept; objects beyond ``max_objects`` are cut."""
         return np.ones(len(events), dtype=bool)
-
-    def overflow(self, events: pd.DataFrame) -> int:
-        return int((events["n_objects"] > self.max_objects).sum())
 
     def to_arrays(self, events: pd.DataFrame, objects: pd.DataFrame) -> dict[str, np.ndarray]:
         n, k = len(events), self.max_objects
