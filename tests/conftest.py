@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import shutil
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 
 import pytest
@@ -30,16 +33,67 @@ def project(tmp_path: Path) -> Path:
 
 
 def kedro(project_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Run the kedro CLI in ``project_dir``; returns the completed process (text output)."""
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "kedro", *args],
-        cwd=project_dir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    """Run ``kedro <args>`` in ``project_dir``; returns the completed process (text output).
+
+    ``kedro run`` runs in this process through a ``KedroSession`` (Kedro's own API; no interpreter,
+    TensorFlow and Kedro start-up per call): its log records and, on failure, the traceback are the
+    output, and an exception gives return code 1. Other commands (``viz build``) run the CLI."""
+    if args and args[0] == "run":
+        proc = _run_in_process(project_dir, args[1:])
+    else:
+        env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "PYTHONUNBUFFERED": "1"}
+        proc = subprocess.run(
+            [sys.executable, "-m", "kedro", *args],
+            cwd=project_dir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
     if check and proc.returncode != 0:
         raise AssertionError(f"kedro {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
     return proc
+
+
+def _run_in_process(project_dir: Path, args: tuple[str, ...]) -> subprocess.CompletedProcess:
+    """``kedro run [--pipeline=P] [--params k=v,...]`` through ``KedroSession`` in ``project_dir``."""
+    from kedro.framework.cli.utils import _split_params
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    options: dict[str, str] = {}
+    items = list(args)
+    while items:
+        item = items.pop(0)
+        key, eq, value = item.partition("=")
+        if key not in ("--pipeline", "--params", "--namespaces"):
+            raise ValueError(f"the in-process kedro run does not take {item!r}")
+        options[key] = value if eq else items.pop(0)
+    params = _split_params(None, None, options["--params"]) if "--params" in options else {}
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    cwd, path, pythonpath = Path.cwd(), list(sys.path), os.environ.get("PYTHONPATH")
+    returncode, error = 0, ""
+    try:
+        os.chdir(project_dir)  # the catalog's paths are relative to the project, as for the CLI
+        bootstrap_project(project_dir)
+        with KedroSession.create(project_path=project_dir, runtime_params=params) as session:
+            root.addHandler(handler)  # after the session has configured logging
+            namespaces = options["--namespaces"].split(",") if "--namespaces" in options else None
+            session.run(pipeline_name=options.get("--pipeline"), namespaces=namespaces)
+    except Exception:
+        returncode, error = 1, traceback.format_exc()
+    finally:
+        root.removeHandler(handler)
+        os.chdir(cwd)
+        sys.path[:] = path  # bootstrap_project prepends the project's src/ to both
+        if pythonpath is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = pythonpath
+        import keras
+
+        keras.backend.clear_session()  # every run builds its models afresh, as a new process would
+    return subprocess.CompletedProcess(["kedro", "run", *args], returncode, buffer.getvalue(), error)

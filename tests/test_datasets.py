@@ -61,12 +61,15 @@ def test_latent_priors_round_trip_as_plain_arrays(tmp_path: Path):
     ]
 
 
-@pytest.mark.parametrize("how", ["pickle file", "object array inside the archive"])
+@pytest.mark.parametrize("how", ["pickle file", "object array inside the archive", "a bare .npy array"])
 def test_a_tampered_prior_is_refused_without_running_its_code(tmp_path: Path, how: str):
     marker = tmp_path / "code_ran"
     target = tmp_path / "prior_bgmm50.npz"
     if how == "pickle file":  # the format of round 1: a pickle under the prior's name
         target.write_bytes(pickle.dumps({"kind": "bgmm", "model": _Payload(marker)}))
+    elif how == "a bare .npy array":
+        with open(target, "wb") as handle:
+            np.save(handle, np.arange(3.0))
     else:
         header = np.asarray('{"kind": "bgmm", "latent_dim": 2}')
         payload = np.array([_Payload(marker)], dtype=object)

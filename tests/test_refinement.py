@@ -29,7 +29,14 @@ def test_rejection_with_the_density_ratio_recovers_the_truth_gaussian():
 
 def _met_only(met: np.ndarray) -> EventTables:
     """Events with MET alone (no objects), as a generation run returns them."""
-    events = pd.DataFrame({"met": met, "met_phi": np.zeros(len(met)), "n_corrected": np.zeros(len(met), int)})
+    events = pd.DataFrame(
+        {
+            "event_id": np.arange(len(met)),
+            "met": met,
+            "met_phi": np.zeros(len(met)),
+            "n_corrected": np.zeros(len(met), int),
+        }
+    )
     objects = pd.DataFrame(
         {
             "event_index": np.array([], np.int64),
@@ -55,7 +62,7 @@ def test_a_refined_run_keeps_exactly_count_events_reproducibly():
         w_max=5.0,
         seed=3,
     )
-    run = RefinedRun(inner, refiner)
+    run = RefinedRun(inner, refiner, chunk=30_000)  # several chunks
     sample, corrections = run(20_000, seed=7)
     assert sample.n_events == 20_000 and len(sample.objects) == 0
     log_met = np.log(sample.events["met"].to_numpy())
@@ -64,5 +71,26 @@ def test_a_refined_run_keeps_exactly_count_events_reproducibly():
     assert corrections == {"phi_wrapped": 20_000}
     # kept share = E_gen[min(w / w_max, 1)] = 1 / w_max, the density ratio staying below 5 here
     assert run.last["acceptance"] == pytest.approx(1 / 5.0, rel=0.1) and run.last["candidates"] > 5 * 20_000 * 0.9
-    again, _ = RefinedRun(inner, refiner)(20_000, seed=7)
+    again, _ = RefinedRun(inner, refiner, chunk=30_000)(20_000, seed=7)
     pd.testing.assert_frame_equal(sample.events, again.events)
+    assert sample.events["event_id"].tolist() == list(range(20_000))  # unique ids in the written file
+
+
+def test_a_generator_the_refiner_rejects_everywhere_stops_with_an_error_naming_w_max():
+    rng = np.random.default_rng(4)
+    truth = _met_only(np.exp(rng.normal(4.0, 0.3, 5_000)))
+
+    def inner(count: int, seed: int):  # far from the truth: w is tiny everywhere
+        return _met_only(np.exp(np.random.default_rng(seed).normal(7.0, 0.3, count))), {}
+
+    candidates, _ = inner(5_000, 1)
+    refiner = fit_refiner(
+        full_event_matrix(truth.events, truth.objects),
+        full_event_matrix(candidates.events, candidates.objects),
+        w_max=3.0,
+        seed=5,
+    )
+    assert refiner.holdout_auc > 0.99
+    run = RefinedRun(inner, refiner, max_candidates_per_event=4, chunk=3_000)
+    with pytest.raises(RuntimeError, match=r"kept \d+ of 8000 candidates.*lower refine\.w_max"):
+        run(2_000, seed=1)

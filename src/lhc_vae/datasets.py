@@ -281,10 +281,15 @@ class LatentPriorDataset(_FileDataset):
     def load(self) -> dict[str, Any]:
         self._check_exists()
         try:
-            with np.load(self._filepath, allow_pickle=False) as archive:
+            loaded = np.load(self._filepath, allow_pickle=False)
+            if not isinstance(loaded, np.lib.npyio.NpzFile):
+                raise ValueError("a single array, not an .npz archive")
+            with loaded as archive:
                 arrays = {key: archive[key] for key in archive.files}
             header = json.loads(str(arrays.pop(self.HEADER)))
-        except (ValueError, OSError, KeyError, json.JSONDecodeError) as err:
+            if not isinstance(header, dict):
+                raise ValueError("its header is not a JSON object")
+        except (ValueError, OSError, KeyError, TypeError, json.JSONDecodeError) as err:
             raise DatasetError(
                 f"{self._filepath}: not a latent prior written by lhc-vae ({err}); priors are read without "
                 f"pickle, so a file holding Python objects is refused. {self._missing_hint or 'Fit it again'}."

@@ -12,24 +12,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lhc_vae.models.experiments import variator_of
+from lhc_vae.models.experiments import EXPERIMENTS, variator_of
 from lhc_vae.tags import run_tag
-
-PIPELINES = ("single", "multi")
 
 
 @dataclass(frozen=True)
 class Entry:
-    """One experiment: which pipeline factory builds it, its default alpha/beta and its sweep grid."""
+    """One experiment: its default alpha/beta and its sweep grid. What it is (one VAE or one per
+    component, alpha or beta) is code: :mod:`lhc_vae.models.experiments`."""
 
     name: str
-    pipeline: str
     default: float
     sweep: tuple[float, ...]
 
     @property
     def variator(self) -> str:
         return variator_of(self.name)
+
+    @property
+    def pipeline(self) -> str:
+        """``single`` (one VAE, :mod:`lhc_vae.pipelines.vae`) or ``multi`` (:mod:`lhc_vae.pipelines.multi`)."""
+        return "single" if self.name in EXPERIMENTS else "multi"
 
     @property
     def default_namespace(self) -> str:
@@ -64,11 +67,10 @@ def from_parameters(parameters: dict[str, Any], source: str = "parameters") -> R
             variator_of(name)
         except KeyError as err:
             raise ValueError(f"{source}: experiments.{name}: {err.args[0]}") from None
-        if spec.get("pipeline") not in PIPELINES:
-            raise ValueError(
-                f"{source}: experiments.{name}.pipeline must be one of {PIPELINES}, got {spec.get('pipeline')!r}"
-            )
-        entries[name] = Entry(name, spec["pipeline"], float(spec["default"]), tuple(float(v) for v in spec["sweep"]))
+        missing = {"default", "sweep"} - set(spec)
+        if missing:
+            raise ValueError(f"{source}: experiments.{name} has no {', '.join(sorted(missing))}")
+        entries[name] = Entry(name, float(spec["default"]), tuple(float(v) for v in spec["sweep"]))
     if beyond not in entries or entries[beyond].pipeline != "single" or variator_of(beyond) != "beta":
         raise ValueError(f"{source}: beyond_thesis must name a single-model beta-VAE experiment, got {beyond!r}")
     return Registry(entries, beyond)

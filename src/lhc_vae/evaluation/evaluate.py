@@ -21,10 +21,9 @@ from lhc_vae.evaluation.classifier import classifier_auc
 from lhc_vae.evaluation.features import (
     DERIVED,
     EVENT_VARIABLES,
-    FULL_EVENT_OBJECT_COLUMNS,
     GROUPS,
-    MAX_OBJECTS,
     event_variables,
+    full_event_categorical,
     full_event_matrix,
     variable_values,
 )
@@ -166,13 +165,6 @@ def _matrix(variables: pd.DataFrame, columns: tuple[str, ...], fill: float | Non
     return np.nan_to_num(x, nan=fill) if fill is not None else x
 
 
-def _full_event_categorical() -> np.ndarray:
-    width = len(FULL_EVENT_OBJECT_COLUMNS)
-    cat = np.zeros(MAX_OBJECTS * width + 2, dtype=bool)
-    cat[: MAX_OBJECTS * width : width] = True
-    return cat
-
-
 def _bootstrap(truth: Sample, generated: Sample, t: dict, g: dict, edges: dict, n: int, seed: int) -> dict[str, float]:
     """Standard deviation of each headline metric over ``n`` bootstrap replicates (both samples
     resampled by event, so correlations between variables are kept)."""
@@ -215,7 +207,7 @@ def compare(
     summary["multiplicity_js"] = mult
     summary["multiplicity_js_mean"] = float(np.nanmean(list(mult.values())))
     summary.update(_bootstrap(truth, generated, t, g, edges, n_bootstrap, seed))
-    full = classifier_auc(truth.full, generated.full, seed, folds=folds, categorical=_full_event_categorical())
+    full = classifier_auc(truth.full, generated.full, seed, folds=folds, categorical=full_event_categorical())
     summary["auc_full"], summary["auc_full_err"] = full.auc, full.error
     short = classifier_auc(
         _matrix(truth.variables, SUMMARY_FEATURES, None),

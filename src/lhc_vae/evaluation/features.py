@@ -130,6 +130,14 @@ def full_event_matrix(events: pd.DataFrame, objects: pd.DataFrame, max_objects: 
     return x
 
 
+def full_event_categorical(max_objects: int = MAX_OBJECTS) -> np.ndarray:
+    """Which columns of :func:`full_event_matrix` hold object type codes (the classifiers' categorical features)."""
+    width = len(FULL_EVENT_OBJECT_COLUMNS)
+    categorical = np.zeros(max_objects * width + 2, dtype=bool)
+    categorical[: max_objects * width : width] = True
+    return categorical
+
+
 def full_event_columns(max_objects: int = MAX_OBJECTS) -> list[str]:
     """Names of the columns of :func:`full_event_matrix`."""
     return [f"obj{k}_{c}" for k in range(max_objects) for c in FULL_EVENT_OBJECT_COLUMNS] + ["log10_met", "met_phi"]

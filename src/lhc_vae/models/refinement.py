@@ -15,8 +15,10 @@ w_max where the generator has too few events, and nothing where it has none. ``w
 fidelity for the fraction of candidates kept; the acceptance is recorded.
 
 The refined sample is judged like every other run: on the *test* split, which neither the VAE nor
-the refiner saw, by the report's own classifier (other folds and seeds) and by the binned and
-sample distances. The refiner is fitted and used inside one run and never saved (a fitted
+the refiner saw. The report's full-event classifier is of the same kind and sees the same features
+as the refiner (with other folds and another random state), so its AUC measures what the refiner
+optimised; the summary-feature AUC, the binned and sample distances, the derived observables and the
+IER are the checks it did not optimise. The refiner is fitted and used inside one run and never saved (a fitted
 scikit-learn model can only be stored as a pickle, and model folders must be safe to share).
 """
 
@@ -31,7 +33,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 from threadpoolctl import threadpool_limits
 
-from lhc_vae.evaluation.features import FULL_EVENT_OBJECT_COLUMNS, full_event_matrix
+from lhc_vae.evaluation.features import full_event_categorical, full_event_matrix
 from lhc_vae.events.schema import EventTables
 from lhc_vae.events.split import take_events
 
@@ -70,13 +72,6 @@ def _clean(matrix: np.ndarray) -> np.ndarray:
     return x
 
 
-def full_event_categorical(width: int) -> np.ndarray:
-    """Which columns of a :func:`full_event_matrix` of ``width`` columns hold object type codes."""
-    categorical = np.arange(width) % len(FULL_EVENT_OBJECT_COLUMNS) == 0
-    categorical[width - 2 :] = False  # the last two columns are MET and phi(MET)
-    return categorical
-
-
 def fit_refiner(
     truth: np.ndarray,
     generated: np.ndarray,
@@ -102,7 +97,7 @@ def fit_refiner(
     y = np.r_[np.zeros(n), np.ones(n)]
     columns = np.flatnonzero((~np.isnan(x)).sum(axis=0) >= 10)
     if categorical is None:
-        categorical = full_event_categorical(x.shape[1])
+        categorical = full_event_categorical()
     categorical = np.asarray(categorical, dtype=bool)[columns]
     order = rng.permutation(2 * n)
     held, fit = order[: int(HOLDOUT * 2 * n)], order[int(HOLDOUT * 2 * n) :]
@@ -142,13 +137,17 @@ def concat_tables(parts: list[EventTables]) -> EventTables:
 
 class RefinedRun:
     """``run(count, seed)`` drawing candidates from ``inner`` (a generation run of
-    :mod:`lhc_vae.models.generation`) and keeping each with probability min(w / w_max, 1) until
-    ``count`` are kept. The correction counts are those of all candidates, scaled to the kept share;
-    ``last`` holds the candidates and the acceptance of the latest call. Reproducible: the
-    candidates' seeds and the accept draws derive from ``seed``."""
+    :mod:`lhc_vae.models.generation`) in chunks of at most ``chunk`` events and keeping each with
+    probability min(w / w_max, 1) until ``count`` are kept; at most ``max_candidates_per_event``
+    candidates per event asked for, then an error. Memory stays bounded by the chunk and the kept
+    events. The correction counts are those of all candidates, scaled to the kept share (an
+    estimate: the classifier may reject corrected events more often); ``last`` holds the candidates
+    and the acceptance of the latest call. Reproducible: the candidates' seeds and the accept draws
+    derive from ``seed``; kept events are numbered 0..count-1."""
 
-    def __init__(self, inner, refiner: Refiner, max_rounds: int = 50) -> None:
-        self.inner, self.refiner, self.max_rounds = inner, refiner, max_rounds
+    def __init__(self, inner, refiner: Refiner, max_candidates_per_event: float = 50.0, chunk: int = 200_000) -> None:
+        self.inner, self.refiner = inner, refiner
+        self.max_candidates_per_event, self.chunk = float(max_candidates_per_event), int(chunk)
         self.last: dict[str, float] = {}
 
     def __call__(self, count: int, seed: int) -> tuple[EventTables, dict[str, int]]:
@@ -156,27 +155,29 @@ class RefinedRun:
         kept: list[EventTables] = []
         corrections: dict[str, float] = {}
         n_kept = n_candidates = 0
-        rate = max(self.refiner.holdout_acceptance, 0.01)
-        for _ in range(self.max_rounds):
-            if n_kept >= count:
-                break
-            m = max(1000, math.ceil(1.2 * (count - n_kept) / rate))
+        rate = max(self.refiner.holdout_acceptance, 1.0 / self.max_candidates_per_event)
+        limit = math.ceil(self.max_candidates_per_event * count)
+        while n_kept < count:
+            if n_candidates >= limit:
+                raise RuntimeError(
+                    f"refined generation kept {n_kept} of {n_candidates} candidates, fewer than the {count} asked "
+                    f"for within refine.max_candidates_per_event = {self.max_candidates_per_event:g}; a lower "
+                    "refine.w_max keeps more candidates (and corrects less)"
+                )
+            m = min(self.chunk, limit - n_candidates, max(1000, math.ceil(1.2 * (count - n_kept) / rate)))
             tables, counts = self.inner(m, int(rng.integers(2**31 - 1)))
             accept = self.refiner.acceptance(full_event_matrix(tables.events, tables.objects))
             keep = rng.random(tables.n_events) < accept
+            keep &= np.cumsum(keep) <= count - n_kept  # no more than asked for
             kept.append(select_events(tables, keep))
             for key, value in counts.items():
                 corrections[key] = corrections.get(key, 0.0) + value
             n_kept += int(keep.sum())
             n_candidates += tables.n_events
-            rate = max(n_kept / n_candidates, 0.01)
-        if n_kept < count:
-            raise RuntimeError(
-                f"refined generation kept {n_kept} of {n_candidates} candidates in {self.max_rounds} rounds, "
-                f"fewer than the {count} asked for; raise refine.w_max"
-            )
+            rate = max(n_kept / n_candidates, 1.0 / self.max_candidates_per_event)
         sample = concat_tables(kept)
-        sample = select_events(sample, np.arange(sample.n_events) < count)
-        share = count / n_candidates
+        if "event_id" in sample.events:
+            sample.events["event_id"] = np.arange(sample.n_events, dtype=np.int64)
         self.last = {"candidates": n_candidates, "acceptance": n_kept / n_candidates}
+        share = count / n_candidates
         return sample, {key: round(value * share) for key, value in corrections.items()}

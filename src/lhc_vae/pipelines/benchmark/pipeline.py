@@ -40,8 +40,9 @@ def _model_node(namespace: str) -> Node:
     return Node(func, inputs=inputs, outputs=output, name=output)
 
 
-def create_pipeline(runs: tuple[str, ...]) -> Pipeline:
-    """Time the MC chain, the preprocessing and the generation of the runs in the namespaces ``runs``."""
+def create_pipeline(runs: tuple[str, ...], prefix: str = "") -> Pipeline:
+    """Time the MC chain, the preprocessing and the generation of the runs in the namespaces
+    ``runs``; the results are ``<prefix>benchmark`` and ``<prefix>benchmark_plot``."""
     models = [_model_node(ns) for ns in runs]
     return Pipeline(
         [
@@ -75,7 +76,7 @@ def create_pipeline(runs: tuple[str, ...]) -> Pipeline:
             Node(
                 summarise_benchmark,
                 inputs=["benchmark_mc", "benchmark_preprocessing", "benchmark_models", "params:process"],
-                outputs=["benchmark", "benchmark_plot"],
+                outputs=[f"{prefix}benchmark", f"{prefix}benchmark_plot"],
                 name="summarise_benchmark_node",
             ),
         ]

@@ -40,9 +40,11 @@ def _run_sample(namespace: str) -> Pipeline:
     return pipeline(p, inputs=inputs) if inputs else p
 
 
-def create_pipeline(runs: tuple[str, ...], prefix: str = "", **kwargs) -> Pipeline:
+def create_pipeline(runs: tuple[str, ...], prefix: str = "", benchmark: str | None = None, **kwargs) -> Pipeline:
     """Report of the generation runs in the namespaces ``runs`` (e.g. ``exp3_sweep.beta_1p5``);
-    the report's own datasets are named ``<prefix>report_*``."""
+    the report's own datasets are named ``<prefix>report_*``; its speed table is the optional
+    ``benchmark`` dataset (default ``<prefix>benchmark``)."""
+    benchmark = benchmark or f"{prefix}benchmark"
     samples = [f"{ns}.report_sample" for ns in runs]
     subsets = tuple(dict.fromkeys([ALL, *(subset_of(experiment_of(ns)) for ns in runs)]))
     truth = update_wrapper(partial(truth_samples, subsets=subsets), truth_samples)
@@ -76,7 +78,7 @@ def create_pipeline(runs: tuple[str, ...], prefix: str = "", **kwargs) -> Pipeli
                 f"{p}report_per_variable",
                 f"{p}report_pairs",
                 f"{p}report_images",
-                "benchmark",
+                benchmark,
                 "params:process",
                 "params:source",
                 "params:report.truth",
