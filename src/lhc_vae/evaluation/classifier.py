@@ -30,6 +30,20 @@ class ClassifierResult:
     folds: tuple[float, ...]
 
 
+def balanced_classes(
+    truth: np.ndarray, generated: np.ndarray, n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` events drawn from each sample without replacement: (x, y, columns) with truth label 0,
+    generated label 1, NaN for every absent or non-finite value, and the columns that have at least
+    :data:`MIN_PRESENT` values (the others cannot be learnt from)."""
+    x = np.concatenate(
+        [truth[rng.choice(len(truth), n, replace=False)], generated[rng.choice(len(generated), n, replace=False)]]
+    ).astype(np.float64)
+    x[~np.isfinite(x)] = np.nan
+    columns = np.flatnonzero((~np.isnan(x)).sum(axis=0) >= MIN_PRESENT)
+    return x, np.r_[np.zeros(n), np.ones(n)], columns
+
+
 def classifier_auc(
     truth: np.ndarray,
     generated: np.ndarray,
@@ -56,12 +70,7 @@ def classifier_auc(
     n = min(len(truth), len(generated), max_events)
     if n < 2 * folds:
         raise ValueError(f"classifier_auc needs at least {2 * folds} events per sample, got {n}")
-    x = np.concatenate(
-        [truth[rng.choice(len(truth), n, replace=False)], generated[rng.choice(len(generated), n, replace=False)]]
-    )
-    y = np.r_[np.zeros(n), np.ones(n)]
-    x[~np.isfinite(x)] = np.nan
-    present = (~np.isnan(x)).sum(axis=0) >= MIN_PRESENT
+    x, y, present = balanced_classes(truth, generated, n, rng)
     x = x[:, present]
     cat = None if categorical is None else np.asarray(categorical, dtype=bool)[present]
     aucs = []

@@ -33,6 +33,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 from threadpoolctl import threadpool_limits
 
+from lhc_vae.evaluation.classifier import balanced_classes
 from lhc_vae.evaluation.features import full_event_categorical, full_event_matrix
 from lhc_vae.events.schema import EventTables
 from lhc_vae.events.split import take_events
@@ -89,13 +90,7 @@ def fit_refiner(
     n = min(len(truth), len(generated), max_events)
     if n < 100:
         raise ValueError(f"the refiner needs at least 100 events of each sample, got {n}")
-    x = _clean(
-        np.concatenate(
-            [truth[rng.choice(len(truth), n, replace=False)], generated[rng.choice(len(generated), n, replace=False)]]
-        )
-    )
-    y = np.r_[np.zeros(n), np.ones(n)]
-    columns = np.flatnonzero((~np.isnan(x)).sum(axis=0) >= 10)
+    x, y, columns = balanced_classes(truth, generated, n, rng)
     if categorical is None:
         categorical = full_event_categorical()
     categorical = np.asarray(categorical, dtype=bool)[columns]
