@@ -5,6 +5,11 @@ the thesis rows, and the page must log no console error."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import http.server
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -16,6 +21,24 @@ from playwright.sync_api import sync_playwright
 from lhc_vae.evaluation.report import png_base64, render_html
 
 CHROMIUM = Path("/usr/bin/chromium")
+
+
+@contextlib.contextmanager
+def serve(directory: Path) -> Iterator[str]:
+    """An HTTP server for ``directory`` on a free local port, for the length of the block."""
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(directory)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

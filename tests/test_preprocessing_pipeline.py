@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import kedro
+from playwright.sync_api import sync_playwright
 
 from lhc_vae.benchmarks.synthetic import make_tables
 from lhc_vae.datasets import ParquetTableDataset
@@ -129,6 +130,32 @@ def test_viz_build_writes_pipeline_json(project):
     for ns in ("baseline_sweep.alpha_0p2", "exp1_sweep.alpha_0p3", "exp2_sweep.beta_0p2", "exp3_sweep.beta_0p5"):
         assert reaches(ids["model_input_events"], {ids[f"{ns}.training"]}), ns
         assert reaches(ids[f"{ns}.training"], task) and reaches(ids[f"{ns}.generated_events"], task), ns
+
+    # the page kedro-viz built, in headless chromium (served over HTTP: the app fetches its api/ files):
+    # the pipeline selector lists every registered pipeline, and the default pipeline shows its nodes
+    # and its runs as collapsible namespaces (issue #15 item 3)
+    from test_browser import CHROMIUM, serve
+
+    from lhc_vae.pipeline_registry import register_pipelines
+
+    pipes = register_pipelines()
+    with serve(project / "build") as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(url)
+        page.wait_for_selector("[data-test=kedro-pipeline-selector]")
+        listed = page.eval_on_selector_all(
+            "[data-test=kedro-pipeline-selector] .menu-option__content", "els => els.map(e => e.title)"
+        )
+        count = page.locator("li[title=Nodes] .filter-row__count").inner_text()
+        rows = page.eval_on_selector_all(".node-list-tree-item-row", "els => els.map(e => e.innerText.trim())")
+        page.screenshot(path=str(project / "data" / "08_reporting" / "kedro_viz.png"))
+        browser.close()
+    assert sorted(listed) == sorted(pipes)
+    assert int(count) == len(pipes["__default__"].nodes)
+    top_level = {n.namespace.split(".")[0] for n in pipes["__default__"].nodes if n.namespace}
+    assert top_level == {"baseline_sweep", "exp1_sweep", "exp2_sweep", "exp3_sweep", "exp3_bgmm", "exp3_refined"}
+    assert top_level <= set(rows)
 
 
 def test_notebook_runs_top_to_bottom_through_the_catalog(project):
