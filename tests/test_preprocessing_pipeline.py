@@ -78,7 +78,7 @@ def test_too_many_rejects_fail_with_one_sentence(project):
     proc = kedro(project, "run", "--pipeline=preprocessing", check=False)
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
-    assert "2 of 300 lines" in out and "max_reject_fraction" in out and "'rejects' dataset" in out
+    assert "2 of 300 lines" in out and "max_reject_fraction" in out and "rejects.csv" in out
     rejects = pd.read_csv(project / "data" / "03_primary" / "pythia" / "ttbar" / "rejects.csv")
     assert rejects["line"].tolist() == [11, 21]
     assert rejects["reason"].iloc[0].endswith("unknown symbol 'q'")

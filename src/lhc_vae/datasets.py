@@ -192,11 +192,14 @@ class JSONDataset(_FileDataset):
 
 
 class CSVDataset(_FileDataset):
-    """A small CSV table (empty cells stay empty strings), written atomically."""
+    """A small CSV table (empty cells stay empty strings), written atomically; the loaded frame
+    knows its file in ``df.attrs['filepath']`` (the preprocessing's reject error names it)."""
 
     def load(self) -> pd.DataFrame:
         self._check_exists()
-        return pd.read_csv(self._filepath, keep_default_na=False)
+        df = pd.read_csv(self._filepath, keep_default_na=False)
+        df.attrs["filepath"] = str(self._filepath)
+        return df
 
     def save(self, data: pd.DataFrame) -> None:
         with atomic_path(self._filepath) as tmp:
