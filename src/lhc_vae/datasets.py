@@ -13,6 +13,7 @@ used when a load finds nothing.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,14 +28,18 @@ from kedro.io import AbstractDataset, DatasetError
 
 from lhc_vae.events.darkmachines import (
     DEFAULT_CHUNK_LINES,
+    REJECT_COLUMNS,
     ParsedChunk,
     ParsedFile,
     iter_chunks,
     read_darkmachines,
     write_darkmachines,
 )
+from lhc_vae.events.delphes import read_delphes
 from lhc_vae.events.schema import TYPE_DTYPE, EventTables
 from lhc_vae.io import atomic_path
+
+log = logging.getLogger(__name__)
 
 
 class _FileDataset(AbstractDataset):
@@ -100,6 +105,41 @@ class DarkMachinesDataset(_FileDataset):
         if not isinstance(data, EventTables):
             raise DatasetError(f"DarkMachinesDataset saves EventTables, got {type(data).__name__}")
         write_darkmachines(data, self._filepath)
+
+
+@dataclass(frozen=True)
+class DelphesFile:
+    """A Delphes ROOT file on disk, read by :meth:`chunks` like a :class:`DarkMachinesFile`: one
+    chunk of the events that pass the §3.1 cuts (:func:`lhc_vae.events.delphes.read_delphes`), with
+    no rejected lines (an unreadable file stops the read with its name and reason)."""
+
+    path: Path
+    process_id: str
+
+    def chunks(self) -> Any:
+        sample = read_delphes(self.path, self.process_id)
+        log.info(
+            "%s: %d entries; %d objects fail the §3.1 object cuts and %d events have no trigger object "
+            "(dropped, as the mc pipeline drops them)",
+            self.path,
+            sample.n_entries,
+            sample.n_objects_failing_cuts,
+            sample.n_events_failing_selection,
+        )
+        rejects = pd.DataFrame(columns=list(REJECT_COLUMNS))
+        yield ParsedChunk(sample.tables.events, sample.tables.objects, rejects, sample.n_entries)
+
+
+class DelphesDataset(_FileDataset):
+    """Delphes ROOT files (``source=delphes``; read-only): ``load`` returns a :class:`DelphesFile`.
+    Its events' process ID is the file's name (``data/01_raw/delphes/ttbar.root`` -> ``ttbar``)."""
+
+    def load(self) -> DelphesFile:
+        self._check_exists()
+        return DelphesFile(self._filepath, self._filepath.stem)
+
+    def save(self, data: Any) -> None:
+        raise DatasetError(f"{self._filepath}: Delphes files are read, not written")
 
 
 class ParquetTableDataset(_FileDataset):
@@ -334,6 +374,8 @@ __all__ = [
     "ComponentDataset",
     "DarkMachinesDataset",
     "DarkMachinesFile",
+    "DelphesDataset",
+    "DelphesFile",
     "JSONDataset",
     "KerasModelDataset",
     "LatentPriorDataset",

@@ -4,7 +4,7 @@ import os
 
 from kedro.config import OmegaConfigLoader
 
-from lhc_vae.tags import prior_tag, value_tag
+from lhc_vae.tags import prior_tag, raw_dataset, raw_suffix, value_tag
 
 # Figures are written to files, never shown: the non-interactive backend, set once for every run.
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -17,6 +17,7 @@ CONFIG_LOADER_ARGS = {
         "globals": ["globals.yml"],
         "parameters": ["parameters*", "parameters*/**", "**/parameters*"],
     },
-    # Run directories: beta_${tag:1.5} -> beta_1p5; ${prior:bgmm,50} -> prior_bgmm50.
-    "custom_resolvers": {"tag": value_tag, "prior": prior_tag},
+    # Run directories: beta_${tag:1.5} -> beta_1p5; ${prior:bgmm,50} -> prior_bgmm50; the raw file of a
+    # source: ${raw_dataset:delphes} -> the Delphes ROOT dataset, ${raw_suffix:delphes} -> root.
+    "custom_resolvers": {"tag": value_tag, "prior": prior_tag, "raw_dataset": raw_dataset, "raw_suffix": raw_suffix},
 }

@@ -43,3 +43,28 @@ def trained_namespace(namespace: str) -> str:
     """The namespace of the models a run generates with: a BGMM run ``E_bgmm.<tag>`` and a
     refined run ``E_refined.<tag>`` use those of ``E_sweep.<tag>``; every other run its own."""
     return namespace.replace("_bgmm.", "_sweep.", 1).replace("_refined.", "_sweep.", 1)
+
+
+#: The raw file of each data source: its dataset class and file suffix (``data/01_raw/<source>/<process>.<suffix>``).
+RAW_FILES = {
+    "pythia": ("lhc_vae.datasets.DarkMachinesDataset", "csv"),
+    "darkmachines": ("lhc_vae.datasets.DarkMachinesDataset", "csv"),
+    "delphes": ("lhc_vae.datasets.DelphesDataset", "root"),
+}
+
+
+def _raw_file(source: str) -> tuple[str, str]:
+    try:
+        return RAW_FILES[source]
+    except KeyError:
+        raise ValueError(f"source must be one of {', '.join(RAW_FILES)}; got {source!r}") from None
+
+
+def raw_dataset(source: str) -> str:
+    """The dataset class of a source's raw file (Dark Machines text or Delphes ROOT)."""
+    return _raw_file(source)[0]
+
+
+def raw_suffix(source: str) -> str:
+    """The file suffix of a source's raw file."""
+    return _raw_file(source)[1]
