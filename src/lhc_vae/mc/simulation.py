@@ -9,11 +9,14 @@ from (seed, block number), so the same parameters give the same file on any numb
 
 from __future__ import annotations
 
-import multiprocessing as mp
+import hashlib
+import itertools
+import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,6 +24,7 @@ import pandas as pd
 
 from lhc_vae.events.schema import TYPE_DTYPE, EventTables
 from lhc_vae.events.selection import evaluate_selection, object_passes_cuts
+from lhc_vae.io import atomic_path
 from lhc_vae.mc import detector as det
 
 INVISIBLE = frozenset({12, 14, 16, 1000022})  # neutrinos and the lightest neutralino
@@ -200,11 +204,131 @@ def simulate_block(args: tuple[int, int, str, list[str], dict[str, Any], int]) -
     )
 
 
-def _blocks(
-    n_blocks: int, block_size: int, process_id: str, settings: list[str], cfg: dict[str, Any], seed: int
-) -> Iterator[tuple]:
-    for block in range(n_blocks):
-        yield (block, block_size, process_id, settings, cfg, seed)
+def checkpoint_directory(
+    root: str | Path, process_id: str, settings: list[str], detector_cfg: dict[str, Any], seed: int, block_size: int
+) -> Path:
+    """Where the finished blocks of a run are kept: ``<root>/<process>/seed<seed>-<hash>``, the hash
+    of everything a block depends on besides its number (settings, detector, block size), so a run
+    resumes only from blocks it would have made itself."""
+    key = json.dumps([list(settings), detector_cfg, int(block_size)], sort_keys=True, default=str)
+    return Path(root) / process_id / f"seed{int(seed)}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
+def _block_paths(directory: Path, block: int) -> tuple[Path, Path, Path]:
+    stem = directory / f"block_{block:06d}"
+    return (
+        stem.with_suffix(".events.parquet"),
+        stem.with_suffix(".objects.parquet"),
+        stem.with_suffix(".json"),
+    )
+
+
+def save_block(result: BlockResult, directory: Path) -> None:
+    """Write a finished block (events, objects, counters), each file atomically; the JSON last, so
+    a block counts as finished only when all three are there."""
+    events_path, objects_path, meta_path = _block_paths(directory, result.block)
+    with atomic_path(events_path) as tmp:
+        result.events.to_parquet(tmp, index=False)
+    with atomic_path(objects_path) as tmp:
+        result.objects.to_parquet(tmp, index=False)
+    meta = {k: getattr(result, k) for k in ("block", "n_tried", "sigma_pb", "sigma_err_pb", "seconds", "init_seconds")}
+    with atomic_path(meta_path) as tmp:
+        tmp.write_text(json.dumps(meta))
+
+
+def load_block(directory: Path, block: int) -> BlockResult | None:
+    """A finished block written by :func:`save_block`, or None."""
+    events_path, objects_path, meta_path = _block_paths(directory, block)
+    if not meta_path.is_file():
+        return None
+    meta = json.loads(meta_path.read_text())
+    objects = pd.read_parquet(objects_path)
+    objects["type"] = objects["type"].astype(TYPE_DTYPE)
+    return BlockResult(events=pd.read_parquet(events_path), objects=objects, **meta)
+
+
+def _client(n_workers: int, scheduler: str | None) -> tuple[Any, Any]:
+    """A dask.distributed client: of the cluster at ``scheduler``, or of a LocalCluster of
+    ``n_workers`` single-threaded processes (nothing to start by hand)."""
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        return Client(scheduler), None
+    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    return Client(cluster), cluster
+
+
+def run_blocks(
+    n_events: int,
+    block_args: Callable[[int], tuple],
+    max_blocks: int,
+    n_workers: int,
+    scheduler: str | None = None,
+    directory: Path | None = None,
+    on_block: Callable[[int], None] | None = None,
+) -> list[BlockResult]:
+    """Blocks 0, 1, 2, ... as tasks of dask.distributed, until the first k blocks together hold
+    ``n_events`` accepted events; returns those k blocks in order.
+
+    Which blocks are used depends only on the blocks' contents, never on which worker finished
+    first, so the result is the same on any number of workers, local or remote. A block whose
+    worker dies is recomputed by the scheduler on another worker. With a ``directory``, every
+    finished block is written there as it arrives and read back (so a fresh and a resumed run go
+    through the same bytes), and blocks already there are not computed again: an interrupted run
+    resumes from its finished blocks."""
+    from distributed import as_completed
+
+    results: dict[int, BlockResult] = {}
+    if directory is not None:
+        directory.mkdir(parents=True, exist_ok=True)
+        for block in range(max_blocks):
+            found = load_block(directory, block)
+            if found is not None:
+                results[block] = found
+
+    def enough() -> int | None:
+        accepted = 0
+        for block in range(max_blocks):
+            if block not in results:
+                return None
+            accepted += len(results[block].events)
+            if accepted >= n_events:
+                return block + 1
+        return None
+
+    needed = enough()
+    if needed is not None:
+        return [results[b] for b in range(needed)]
+    client, cluster = _client(n_workers, scheduler)
+    try:
+        pending = iter(b for b in range(max_blocks) if b not in results)
+        running = as_completed()
+        for block in itertools.islice(pending, 2 * max(n_workers, len(client.nthreads()))):
+            running.add(client.submit(simulate_block, block_args(block), key=f"mc-block-{block}", pure=False))
+        for future in running:
+            result = future.result()
+            if directory is not None:
+                save_block(result, directory)
+                result = load_block(directory, result.block)
+            results[result.block] = result
+            if on_block is not None:
+                on_block(len(result.events))
+            needed = enough()
+            if needed is not None:
+                break
+            nxt = next(pending, None)
+            if nxt is not None:
+                running.add(client.submit(simulate_block, block_args(nxt), key=f"mc-block-{nxt}", pure=False))
+        else:
+            raise RuntimeError(
+                f"only {sum(len(r.events) for r in results.values())} of {n_events} events accepted "
+                f"in {max_blocks} blocks"
+            )
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return [results[b] for b in range(needed)]
 
 
 def generate(
@@ -217,8 +341,14 @@ def generate(
     block_size: int = 200,
     luminosity_fb: float = 10.0,
     progress: bool = True,
+    scheduler: str | None = None,
+    checkpoint_root: str | Path | None = None,
 ) -> tuple[EventTables, dict[str, Any]]:
     """Generate ``n_events`` accepted events (GeV tables) and the run statistics.
+
+    Blocks run on dask.distributed (:func:`run_blocks`): a LocalCluster of ``n_workers`` processes,
+    or the cluster at ``scheduler``; with ``checkpoint_root``, finished blocks are kept under
+    :func:`checkpoint_directory` and a rerun resumes from them.
 
     Event weight = sigma * luminosity / N_tried, as in the challenge files (thesis §3.2), with
     sigma Pythia8's own estimate (averaged over blocks) and N_tried every generated event up to
@@ -230,29 +360,28 @@ def generate(
         raise ValueError(f"mc.n_events must be positive, got {n_events}")
     n_workers = n_workers or os.cpu_count() or 1
     start = time.perf_counter()
-    results: list[BlockResult] = []
-    accepted = 0
-    bar = tqdm(total=n_events, desc=f"mc {process_id}", unit=" ev", disable=not progress)
-    ctx = mp.get_context("spawn" if n_workers > 1 else None)
-    # Enough blocks for an acceptance down to 2 %; the loop stops as soon as n_events are in.
+    # Enough blocks for an acceptance down to 2 %; the run stops as soon as n_events are in.
     max_blocks = int(np.ceil(n_events / (0.02 * block_size))) + n_workers
-    blocks = _blocks(max_blocks, block_size, process_id, settings, detector_cfg, seed)
-    pool = ctx.Pool(n_workers) if n_workers > 1 else None
+    directory = (
+        checkpoint_directory(checkpoint_root, process_id, settings, detector_cfg, seed, block_size)
+        if checkpoint_root
+        else None
+    )
+    bar = tqdm(total=n_events, desc=f"mc {process_id}", unit=" ev", disable=not progress)
     try:
-        mapper = pool.imap(simulate_block, blocks) if pool else map(simulate_block, blocks)
-        for result in mapper:
-            results.append(result)
-            accepted += len(result.events)
-            bar.update(min(len(result.events), n_events - bar.n))
-            bar.set_postfix(ev_per_s=f"{accepted / (time.perf_counter() - start):.0f}")
-            if accepted >= n_events:
-                break
-        else:
-            raise RuntimeError(f"{process_id}: only {accepted} of {n_events} events accepted in {max_blocks} blocks")
+        results = run_blocks(
+            n_events,
+            lambda block: (block, block_size, process_id, settings, detector_cfg, seed),
+            max_blocks,
+            n_workers,
+            scheduler,
+            directory,
+            on_block=lambda n: bar.update(min(n, n_events - bar.n)),
+        )
+    except RuntimeError as err:
+        raise RuntimeError(f"{process_id}: {err}") from None
     finally:
         bar.close()
-        if pool is not None:
-            pool.terminate()
     wall = time.perf_counter() - start
 
     offset = 0
@@ -283,6 +412,8 @@ def generate(
         "block_size": block_size,
         "n_blocks": len(results),
         "n_workers": n_workers,
+        "scheduler": scheduler or "LocalCluster",
+        "checkpoint_directory": str(directory) if directory else None,
         "wall_seconds": wall,
         "cpu_seconds": cpu_seconds,
         "ms_per_accepted_event_per_core": 1e3 * cpu_seconds / sum(len(r.events) for r in results),

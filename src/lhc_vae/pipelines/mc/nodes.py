@@ -31,6 +31,8 @@ def generate_events(process: str, seed: int, mc: dict[str, Any]) -> tuple[EventT
         n_workers=mc.get("n_workers"),
         block_size=int(mc.get("block_size", 200)),
         luminosity_fb=float(mc.get("luminosity_fb", 10.0)),
+        scheduler=mc.get("scheduler"),
+        checkpoint_root=mc.get("checkpoint_dir"),
     )
 
 
