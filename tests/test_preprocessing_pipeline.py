@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import kedro
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 from lhc_vae.benchmarks.synthetic import make_tables
 from lhc_vae.datasets import ParquetTableDataset
@@ -136,6 +136,8 @@ def test_viz_build_writes_pipeline_json(project):
     # and its runs as collapsible namespaces (issue #15 item 3)
     from test_browser import CHROMIUM, serve
 
+    assert CHROMIUM.is_file(), f"{CHROMIUM} is missing: install it with `apt-get install -y chromium` (.ci/run does)"
+
     from lhc_vae.pipeline_registry import register_pipelines
 
     pipes = register_pipelines()
@@ -147,6 +149,7 @@ def test_viz_build_writes_pipeline_json(project):
         listed = page.eval_on_selector_all(
             "[data-test=kedro-pipeline-selector] .menu-option__content", "els => els.map(e => e.title)"
         )
+        expect(page.locator("li[title=Nodes] .filter-row__count")).to_have_text(str(len(pipes["__default__"].nodes)))
         count = page.locator("li[title=Nodes] .filter-row__count").inner_text()
         rows = page.eval_on_selector_all(".node-list-tree-item-row", "els => els.map(e => e.innerText.trim())")
         page.screenshot(path=str(project / "data" / "08_reporting" / "kedro_viz.png"))

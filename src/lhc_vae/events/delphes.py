@@ -8,7 +8,8 @@ otherwise, ``e-``/``e+`` and ``m-``/``m+`` by charge, ``g``; the energy follows 
 jet mass (leptons and photons massless). The §3.1 object cuts and event selection are then applied
 exactly as the ``mc`` pipeline applies them (:mod:`lhc_vae.events.selection`): failing objects are
 dropped, then events without a trigger object; both counts are returned. ``Event.Number`` and
-``Event.Weight`` are used when present (else the entry number and weight 1).
+``Event.Weight`` are used when present (else the entry number and weight 1; note that Delphes's
+weight is the generator's, not the cross section per event of the Dark Machines files).
 
 A missing branch stops the read with an error naming the file and every missing branch: a file
 written with another Delphes card is not silently read as one without, say, photons.
@@ -54,7 +55,8 @@ class DelphesSample:
 
 def _symbols(collection: str, columns: dict[str, np.ndarray]) -> np.ndarray:
     if collection == "Jet":
-        return np.where(columns["BTag"] > 0, "b", "j")
+        # BTag is a bit mask of the card's working points; bit 0 is the default one
+        return np.where(columns["BTag"].astype(np.int64) & 1, "b", "j")
     if collection in ("Electron", "Muon"):
         letter = "e" if collection == "Electron" else "m"
         return np.where(columns["Charge"] < 0, f"{letter}-", f"{letter}+")
@@ -71,7 +73,7 @@ def read_delphes(path: str | Path, process_id: str) -> DelphesSample:
         tree = uproot.open(path)[TREE]
     except (OSError, ValueError, KeyError) as err:
         raise DelphesFormatError(f"{path}: no readable '{TREE}' tree ({err})") from err
-    names = set(tree.keys())
+    names = set(tree.keys(full_paths=False))  # a real Delphes file nests them: Jet/Jet.PT
     wanted = [f"{c}.{b}" for c, branches in BRANCHES.items() for b in branches]
     missing = [name for name in wanted if name not in names]
     if missing:

@@ -39,6 +39,10 @@ _QUIET = [
 _MAX_PYTHIA_SEED = 900_000_000
 
 
+class NotEnoughEventsError(RuntimeError):
+    """The blocks allowed for a run hold fewer accepted events than asked for."""
+
+
 @dataclass
 class BlockResult:
     """Accepted events of one block, with what it cost."""
@@ -210,8 +214,25 @@ def checkpoint_directory(
     """Where the finished blocks of a run are kept: ``<root>/<process>/seed<seed>-<hash>``, the hash
     of everything a block depends on besides its number (settings, detector, block size), so a run
     resumes only from blocks it would have made itself."""
-    key = json.dumps([list(settings), detector_cfg, int(block_size)], sort_keys=True, default=str)
-    return Path(root) / process_id / f"seed{int(seed)}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+    return Path(root) / process_id / run_key(process_id, settings, detector_cfg, seed, block_size)
+
+
+def run_key(process_id: str, settings: list[str], detector_cfg: dict[str, Any], seed: int, block_size: int) -> str:
+    """``seed<seed>-<hash>``: what a block depends on besides its number. The hash covers the
+    Pythia8 settings and the files they name (SLHA), the detector, the block size, the Pythia8
+    version and the source of this chain, so neither a resumed run nor a shared scheduler ever
+    mixes in blocks made otherwise."""
+    import pythia8mc
+
+    digest = hashlib.sha256(json.dumps([list(settings), detector_cfg, int(block_size)], sort_keys=True).encode())
+    for setting in settings:
+        name, _, value = setting.partition("=")
+        if name.strip().lower() == "slha:file" and Path(value.strip()).is_file():
+            digest.update(Path(value.strip()).read_bytes())
+    digest.update(str(getattr(pythia8mc, "__version__", "")).encode())
+    for module in (__file__, det.__file__):
+        digest.update(Path(module).read_bytes())
+    return f"{process_id}-seed{int(seed)}-{digest.hexdigest()[:12]}"
 
 
 def _block_paths(directory: Path, block: int) -> tuple[Path, Path, Path]:
@@ -255,7 +276,11 @@ def _client(n_workers: int, scheduler: str | None) -> tuple[Any, Any]:
     if scheduler:
         return Client(scheduler), None
     cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
-    return Client(cluster), cluster
+    try:
+        return Client(cluster), cluster
+    except Exception:
+        cluster.close()
+        raise
 
 
 def run_blocks(
@@ -266,6 +291,7 @@ def run_blocks(
     scheduler: str | None = None,
     directory: Path | None = None,
     on_block: Callable[[int], None] | None = None,
+    key: str = "mc",
 ) -> list[BlockResult]:
     """Blocks 0, 1, 2, ... as tasks of dask.distributed, until the first k blocks together hold
     ``n_events`` accepted events; returns those k blocks in order.
@@ -275,7 +301,9 @@ def run_blocks(
     worker dies is recomputed by the scheduler on another worker. With a ``directory``, every
     finished block is written there as it arrives and read back (so a fresh and a resumed run go
     through the same bytes), and blocks already there are not computed again: an interrupted run
-    resumes from its finished blocks."""
+    resumes from its finished blocks. ``key`` names the run's tasks on the scheduler (blocks of
+    other runs on a shared cluster must not be taken for these); ``on_block`` gets the accepted
+    events of the finished prefix 0..k after every block."""
     from distributed import as_completed
 
     results: dict[int, BlockResult] = {}
@@ -287,14 +315,17 @@ def run_blocks(
                 results[block] = found
 
     def enough() -> int | None:
-        accepted = 0
+        accepted, needed = 0, None
         for block in range(max_blocks):
             if block not in results:
-                return None
+                break
             accepted += len(results[block].events)
             if accepted >= n_events:
-                return block + 1
-        return None
+                needed = block + 1
+                break
+        if on_block is not None:
+            on_block(accepted)
+        return needed
 
     needed = enough()
     if needed is not None:
@@ -303,24 +334,23 @@ def run_blocks(
     try:
         pending = iter(b for b in range(max_blocks) if b not in results)
         running = as_completed()
-        for block in itertools.islice(pending, 2 * max(n_workers, len(client.nthreads()))):
-            running.add(client.submit(simulate_block, block_args(block), key=f"mc-block-{block}", pure=False))
+        threads = sum(client.nthreads().values()) or n_workers
+        for block in itertools.islice(pending, 2 * max(n_workers, threads)):
+            running.add(client.submit(simulate_block, block_args(block), key=f"{key}-block-{block}", pure=False))
         for future in running:
             result = future.result()
             if directory is not None:
                 save_block(result, directory)
                 result = load_block(directory, result.block)
             results[result.block] = result
-            if on_block is not None:
-                on_block(len(result.events))
             needed = enough()
             if needed is not None:
                 break
             nxt = next(pending, None)
             if nxt is not None:
-                running.add(client.submit(simulate_block, block_args(nxt), key=f"mc-block-{nxt}", pure=False))
+                running.add(client.submit(simulate_block, block_args(nxt), key=f"{key}-block-{nxt}", pure=False))
         else:
-            raise RuntimeError(
+            raise NotEnoughEventsError(
                 f"only {sum(len(r.events) for r in results.values())} of {n_events} events accepted "
                 f"in {max_blocks} blocks"
             )
@@ -376,10 +406,11 @@ def generate(
             n_workers,
             scheduler,
             directory,
-            on_block=lambda n: bar.update(min(n, n_events - bar.n)),
+            on_block=lambda prefix: bar.update(min(prefix, n_events) - bar.n),
+            key=run_key(process_id, settings, detector_cfg, seed, block_size),
         )
-    except RuntimeError as err:
-        raise RuntimeError(f"{process_id}: {err}") from None
+    except NotEnoughEventsError as err:
+        raise NotEnoughEventsError(f"{process_id}: {err}") from err
     finally:
         bar.close()
     wall = time.perf_counter() - start
