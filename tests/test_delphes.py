@@ -3,6 +3,8 @@ preprocesses through the same pipeline as a Dark Machines file."""
 
 from __future__ import annotations
 
+import json
+
 import awkward as ak
 import numpy as np
 import pandas as pd
@@ -79,4 +81,7 @@ def test_source_delphes_preprocesses_through_the_same_pipeline(project):
     primary = project / "data" / "03_primary" / "delphes" / "ttbar"
     events = pd.read_parquet(primary / "events.parquet")
     assert events["event_id"].tolist() == [101, 103, 105] and events["passes_selection"].all()
+    report = json.loads((primary / "preprocessing_report.json").read_text())
+    assert report["n_lines"] == 5 and report["n_events"] == 3 and report["n_rejected"] == 0
+    assert report["removed_by_reader"] == {"objects_failing_object_cuts": 1, "events_without_trigger_object": 2}
     assert (project / "data" / "05_model_input" / "delphes" / "ttbar" / "scalers.json").is_file()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -121,7 +123,9 @@ def test_same_seed_same_file_on_any_number_of_workers_and_after_a_resume(project
     assert (raw / "ttbar.csv").read_bytes() == first
     assert sorted(p.name for p in blocks.glob("*.json"))[:3] == first_three
     assert (blocks / "block_000001.json").stat().st_mtime_ns == kept  # read back, not made again
-    import json
+    resumed = json.loads((raw / "ttbar.mc_stats.json").read_text())
+    assert resumed["blocks_resumed"] == 1 and resumed["blocks_computed"] == resumed["n_blocks"] - 1
+    assert resumed["accepted_events_per_second"] is None
 
     stats = json.loads((project / "data" / "01_raw" / "pythia" / "ttbar.mc_stats.json").read_text())
     assert stats["reread_rejects"] == 0 and stats["events_accepted"] == 120 and stats["n_workers"] == 2

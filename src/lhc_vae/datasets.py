@@ -127,7 +127,11 @@ class DelphesFile:
             sample.n_events_failing_selection,
         )
         rejects = pd.DataFrame(columns=list(REJECT_COLUMNS))
-        yield ParsedChunk(sample.tables.events, sample.tables.objects, rejects, sample.n_entries)
+        removed = {
+            "objects_failing_object_cuts": sample.n_objects_failing_cuts,
+            "events_without_trigger_object": sample.n_events_failing_selection,
+        }
+        yield ParsedChunk(sample.tables.events, sample.tables.objects, rejects, sample.n_entries, removed)
 
 
 class DelphesDataset(_FileDataset):

@@ -23,7 +23,7 @@ import io
 import itertools
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +72,8 @@ class ParsedChunk:
     objects: pd.DataFrame
     rejects: pd.DataFrame
     n_lines: int
+    #: counts of what a reader removed on purpose (a Delphes file's §3.1 cuts), for the report
+    removed: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass

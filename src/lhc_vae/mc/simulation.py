@@ -292,6 +292,7 @@ def run_blocks(
     directory: Path | None = None,
     on_block: Callable[[int], None] | None = None,
     key: str = "mc",
+    resumed: set[int] | None = None,
 ) -> list[BlockResult]:
     """Blocks 0, 1, 2, ... as tasks of dask.distributed, until the first k blocks together hold
     ``n_events`` accepted events; returns those k blocks in order.
@@ -303,7 +304,8 @@ def run_blocks(
     through the same bytes), and blocks already there are not computed again: an interrupted run
     resumes from its finished blocks. ``key`` names the run's tasks on the scheduler (blocks of
     other runs on a shared cluster must not be taken for these); ``on_block`` gets the accepted
-    events of the finished prefix 0..k after every block."""
+    events of the finished prefix 0..k after every block; ``resumed`` (if given) receives the
+    numbers of the blocks read from ``directory`` instead of computed."""
     from distributed import as_completed
 
     results: dict[int, BlockResult] = {}
@@ -313,6 +315,8 @@ def run_blocks(
             found = load_block(directory, block)
             if found is not None:
                 results[block] = found
+                if resumed is not None:
+                    resumed.add(block)
 
     def enough() -> int | None:
         accepted, needed = 0, None
@@ -398,6 +402,7 @@ def generate(
         else None
     )
     bar = tqdm(total=n_events, desc=f"mc {process_id}", unit=" ev", disable=not progress)
+    resumed: set[int] = set()
     try:
         results = run_blocks(
             n_events,
@@ -408,6 +413,7 @@ def generate(
             directory,
             on_block=lambda prefix: bar.update(min(prefix, n_events) - bar.n),
             key=run_key(process_id, settings, detector_cfg, seed, block_size),
+            resumed=resumed,
         )
     except NotEnoughEventsError as err:
         raise NotEnoughEventsError(f"{process_id}: {err}") from err
@@ -454,6 +460,10 @@ def generate(
         * (cpu_seconds - sum(r.init_seconds for r in results))
         / sum(len(r.events) for r in results),
         "ms_per_tried_event_per_core": 1e3 * cpu_seconds / tried_blocks.sum(),
-        "accepted_events_per_second": len(events) / wall,
+        # blocks read from the checkpoint directory (a resumed run) and made by this run
+        "blocks_resumed": sum(r.block in resumed for r in results),
+        "blocks_computed": sum(r.block not in resumed for r in results),
+        # this run's rate; none when some blocks were made by an earlier run
+        "accepted_events_per_second": None if resumed & {r.block for r in results} else len(events) / wall,
     }
     return EventTables(events, objs), stats

@@ -32,10 +32,13 @@ def parse_raw_events(raw: DarkMachinesFile) -> tuple[pd.DataFrame, pd.DataFrame,
     """Stream the raw file chunk by chunk into GeV tables; collect every rejected line."""
     start = time.perf_counter()
     chunks = []
+    removed: dict[str, int] = {}
     with tqdm(desc=f"parsing {raw.path.name}", unit=" lines", unit_scale=True) as bar:
         for chunk in raw.chunks():
             chunks.append(chunk)
             bar.update(chunk.n_lines)
+            for key, value in chunk.removed.items():
+                removed[key] = removed.get(key, 0) + int(value)
     tables, rejects, n_lines = concat_chunks(chunks)
     seconds = time.perf_counter() - start
     stats = {
@@ -46,6 +49,8 @@ def parse_raw_events(raw: DarkMachinesFile) -> tuple[pd.DataFrame, pd.DataFrame,
         "rejects_by_reason": rejects["reason"].str.replace(r"^object \d+: ", "", regex=True).value_counts().to_dict(),
         "parse_seconds": seconds,
         "parse_events_per_second": tables.n_events / seconds if seconds > 0 else None,
+        # what the reader removed on purpose (a Delphes file: the §3.1 cuts); empty for Dark Machines files
+        "removed_by_reader": removed,
     }
     log.info("Parsed %d lines of %s: %d events, %d rejected", n_lines, raw.path, tables.n_events, len(rejects))
     return tables.events, tables.objects, rejects, stats
