@@ -38,6 +38,7 @@ from lhc_vae.events.schema import (
     TYPE_DTYPE,
     EventTables,
 )
+from lhc_vae.events.split import concat_tables
 from lhc_vae.io import atomic_path
 
 #: Angles may exceed pi by this much from rounding in the text (|phi| <= pi + tolerance).
@@ -292,17 +293,12 @@ def iter_chunks(path: str | os.PathLike, chunk_lines: int = DEFAULT_CHUNK_LINES)
 
 
 def concat_chunks(chunks: list[ParsedChunk]) -> tuple[EventTables, pd.DataFrame, int]:
-    """Join chunks into one sample, renumbering ``event_index`` globally."""
-    offset = 0
-    objects = []
-    for chunk in chunks:
-        objects.append(chunk.objects.assign(event_index=chunk.objects["event_index"] + offset))
-        offset += len(chunk.events)
-    events = pd.concat([c.events for c in chunks], ignore_index=True) if chunks else _empty_events()
-    objs = pd.concat(objects, ignore_index=True) if objects else _empty_objects()
-    objs["type"] = objs["type"].astype(TYPE_DTYPE)
-    rejects = pd.concat([c.rejects for c in chunks], ignore_index=True) if chunks else _empty_rejects()
-    return EventTables(events, objs), rejects, sum(c.n_lines for c in chunks)
+    """Join chunks into one sample, renumbering ``event_index`` globally (:func:`concat_tables`)."""
+    if not chunks:
+        return EventTables(_empty_events(), _empty_objects()), _empty_rejects(), 0
+    tables = concat_tables([EventTables(c.events, c.objects) for c in chunks])
+    rejects = pd.concat([c.rejects for c in chunks], ignore_index=True)
+    return tables, rejects, sum(c.n_lines for c in chunks)
 
 
 def read_darkmachines(

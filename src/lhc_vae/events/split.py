@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from lhc_vae.events.schema import TYPE_DTYPE, EventTables
+
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 SPLIT_DTYPE = pd.CategoricalDtype(categories=list(SPLITS))
 
@@ -54,3 +56,13 @@ def take_events(events: pd.DataFrame, objects: pd.DataFrame, rows: np.ndarray) -
     if "event_index" in ev.columns:
         ev["event_index"] = np.arange(len(rows), dtype=ev["event_index"].dtype)
     return ev, obj
+
+
+def concat_tables(parts: list[EventTables]) -> EventTables:
+    """Samples one after the other: event k of part i becomes row (events before part i) + k, and
+    its objects' ``event_index`` follows (the inverse of cutting a sample with :func:`take_events`)."""
+    offsets = np.cumsum([0, *(p.n_events for p in parts[:-1])])
+    objects = [p.objects.assign(event_index=p.objects["event_index"] + o) for p, o in zip(parts, offsets, strict=True)]
+    obj = pd.concat(objects, ignore_index=True)
+    obj["type"] = obj["type"].astype(TYPE_DTYPE)
+    return EventTables(pd.concat([p.events for p in parts], ignore_index=True), obj)

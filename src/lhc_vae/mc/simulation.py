@@ -24,6 +24,7 @@ import pandas as pd
 
 from lhc_vae.events.schema import TYPE_DTYPE, EventTables
 from lhc_vae.events.selection import evaluate_selection, object_passes_cuts
+from lhc_vae.events.split import concat_tables
 from lhc_vae.io import atomic_path
 from lhc_vae.mc import detector as det
 
@@ -421,15 +422,9 @@ def generate(
         bar.close()
     wall = time.perf_counter() - start
 
-    offset = 0
-    objects = []
-    for r in results:
-        objects.append(r.objects.assign(event_index=r.objects["event_index"] + offset))
-        offset += len(r.events)
-    events = pd.concat([r.events for r in results], ignore_index=True).iloc[:n_events]
-    objs = pd.concat(objects, ignore_index=True)
-    objs = objs[objs["event_index"] < n_events].reset_index(drop=True)
-    objs["type"] = objs["type"].astype(TYPE_DTYPE)
+    joined = concat_tables([EventTables(r.events, r.objects) for r in results])
+    events = joined.events.iloc[:n_events]
+    objs = joined.objects[joined.objects["event_index"] < n_events].reset_index(drop=True)
     n_tried = int(events["event_id"].iloc[-1]) + 1
     tried_blocks = np.array([r.n_tried for r in results], dtype=float)
     sigma_pb = float(np.average([r.sigma_pb for r in results], weights=tried_blocks))

@@ -28,7 +28,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 from threadpoolctl import threadpool_limits
@@ -36,7 +35,7 @@ from threadpoolctl import threadpool_limits
 from lhc_vae.evaluation.classifier import balanced_classes
 from lhc_vae.evaluation.features import full_event_categorical, full_event_matrix
 from lhc_vae.events.schema import EventTables
-from lhc_vae.events.split import take_events
+from lhc_vae.events.split import concat_tables, take_events
 
 #: Held-out share of the refiner's fitting sample, for its AUC (how well the raw generator is told
 #: from the training truth) and the acceptance estimate.
@@ -119,15 +118,6 @@ def select_events(tables: EventTables, keep: np.ndarray) -> EventTables:
     """The events where ``keep`` is true, with their objects, renumbered (``event_index`` = row)."""
     events, objects = take_events(tables.events, tables.objects, np.flatnonzero(keep))
     return EventTables(events, objects)
-
-
-def concat_tables(parts: list[EventTables]) -> EventTables:
-    """Samples one after the other, ``event_index`` renumbered."""
-    offsets = np.cumsum([0, *(p.n_events for p in parts[:-1])])
-    objects = [p.objects.assign(event_index=p.objects["event_index"] + o) for p, o in zip(parts, offsets, strict=True)]
-    obj = pd.concat(objects, ignore_index=True)
-    obj["type"] = obj["type"].astype(parts[0].objects["type"].dtype)
-    return EventTables(pd.concat([p.events for p in parts], ignore_index=True), obj)
 
 
 class RefinedRun:
