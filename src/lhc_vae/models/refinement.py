@@ -56,7 +56,8 @@ class Refiner:
 
     def weights(self, matrix: np.ndarray) -> np.ndarray:
         """w(x) = (1 - p) / p per event (rows of :func:`full_event_matrix`)."""
-        x = _clean(matrix)[:, self.columns]
+        x = np.asarray(matrix, dtype=np.float64)[:, self.columns]  # one copy of a chunk's matrix, not two
+        x[~np.isfinite(x)] = np.nan
         with threadpool_limits(1, user_api="openmp"):
             p = self.classifier.predict_proba(x)[:, 1]
         return (1.0 - p) / np.maximum(p, 1e-6)
@@ -64,12 +65,6 @@ class Refiner:
     def acceptance(self, matrix: np.ndarray) -> np.ndarray:
         """Probability of keeping each event: min(w / w_max, 1)."""
         return np.minimum(self.weights(matrix) / self.w_max, 1.0)
-
-
-def _clean(matrix: np.ndarray) -> np.ndarray:
-    x = np.array(matrix, dtype=np.float64)
-    x[~np.isfinite(x)] = np.nan
-    return x
 
 
 def fit_refiner(
