@@ -37,20 +37,26 @@ def constant_node(value: Any, output: str) -> Node:
     return Node(update_wrapper(partial(constant, value), constant), inputs=None, outputs=output, name=output)
 
 
+def training_inputs(alpha_input: str, beta_input: str) -> list[str]:
+    """What every training node takes: the model input, the run's alpha and beta, seed, process and
+    the experiment's parameters (``params:vae``, renamed per experiment by :func:`namespaced`)."""
+    return [
+        "model_input_events",
+        "model_input_objects",
+        alpha_input,
+        beta_input,
+        "params:seed",
+        "params:process",
+        "params:vae",
+    ]
+
+
 def _train(alpha_input: str, beta_input: str) -> Pipeline:
     return Pipeline(
         [
             Node(
                 train_vae,
-                inputs=[
-                    "model_input_events",
-                    "model_input_objects",
-                    alpha_input,
-                    beta_input,
-                    "params:seed",
-                    "params:process",
-                    "params:vae",
-                ],
+                inputs=training_inputs(alpha_input, beta_input),
                 outputs=["encoder", "decoder", "training"],
                 name="train_vae",
             ),
