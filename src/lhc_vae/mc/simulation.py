@@ -339,9 +339,13 @@ def run_blocks(
     try:
         pending = iter(b for b in range(max_blocks) if b not in results)
         running = as_completed()
+
+        def submit(block: int) -> None:
+            running.add(client.submit(simulate_block, block_args(block), key=f"{key}-block-{block}", pure=False))
+
         threads = sum(client.nthreads().values()) or n_workers
         for block in itertools.islice(pending, 2 * max(n_workers, threads)):
-            running.add(client.submit(simulate_block, block_args(block), key=f"{key}-block-{block}", pure=False))
+            submit(block)
         for future in running:
             result = future.result()
             if directory is not None:
@@ -353,7 +357,7 @@ def run_blocks(
                 break
             nxt = next(pending, None)
             if nxt is not None:
-                running.add(client.submit(simulate_block, block_args(nxt), key=f"{key}-block-{nxt}", pure=False))
+                submit(nxt)
         else:
             raise NotEnoughEventsError(
                 f"only {sum(len(r.events) for r in results.values())} of {n_events} events accepted "
