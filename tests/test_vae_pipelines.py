@@ -74,10 +74,11 @@ def test_default_pipeline_runs_each_experiment_at_its_default_value_and_the_runs
 def test_exp3_trains_generates_and_regenerates(project):
     raw = project / "data" / "01_raw" / "pythia" / "ttbar.csv"
     write_darkmachines(make_tables(2500, seed=8), raw)
-    proc = kedro(project, "run", "--pipeline=exp3", check=False)
+    proc = kedro(project, "run", "--pipeline=exp3", "--params", "tracking.enabled=false", check=False)
     assert proc.returncode != 0
     out = "".join((proc.stdout + proc.stderr).split())
     assert "model_input" in out and "kedrorun--pipeline=preprocessing" in out
+    assert not (project / "mlruns").exists()  # tracking off: no MLflow store opened
 
     kedro(project, "run", "--pipeline=preprocessing")
     kedro(project, "run", "--pipeline=exp3", "--params", "beta=0.5,exp3.epochs=1,n_generate=3000")
@@ -100,6 +101,7 @@ def test_exp3_trains_generates_and_regenerates(project):
     parsed = read_darkmachines(out_dir / "ttbar.csv")
     assert parsed.n_rejected == 0 and parsed.tables.n_events == 3000
     assert set(parsed.tables.objects["type"].astype(str)) <= {"j", "b"}
+    check_tracked_training(project, training, stats)
 
     # generation only, another prior, no retraining; a beta never trained fails with the command
     trained_at = (models / "decoder.keras").stat().st_mtime_ns
@@ -183,3 +185,59 @@ def test_exp3_trains_generates_and_regenerates(project):
     assert (
         "binning.json" in page and (reporting / "binning.json").is_file() and (reporting / "separation.csv").is_file()
     )
+    check_tracked_report(project, metrics, pd.read_csv(reporting / "metrics_per_variable.csv"), runs)
+
+
+def mlflow_runs(project) -> pd.DataFrame:
+    """Every MLflow run of the project's store (kedro-mlflow, lhc_vae.tracking), newest first."""
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlruns' / 'mlflow.db'}")
+    return mlflow.search_runs(experiment_names=["lhc-vae-ttbar"], order_by=["start_time DESC"])
+
+
+def check_tracked_training(project, training: dict, stats: dict) -> None:
+    """The exp III run of ``kedro run --pipeline=exp3`` is an MLflow run nested in the session's, with
+    its parameters, its loss history per epoch, its timing and its models and records as artifacts."""
+    from mlflow.tracking import MlflowClient
+
+    runs = mlflow_runs(project)
+    session = runs[runs["tags.mlflow.runName"] == "exp3"].iloc[0]
+    run = runs[runs["tags.mlflow.runName"] == "exp3/beta_0p5/normal"].iloc[0]
+    assert run["tags.mlflow.parentRunId"] == session["run_id"] and run["status"] == "FINISHED"
+    assert run["params.experiment"] == "exp3" and float(run["params.beta"]) == 0.5 and run["params.epochs"] == "1"
+    assert int(run["params.n_train_events"]) == training["n_train_events"] and run["params.process"] == "ttbar"
+    assert run["params.sample_events"] == "2500" and run["params.seed"] == "42"
+    assert run["params.latent_prior"] == "normal"
+    assert len(run["params.git_commit"]) >= 7 and session["params.exp3.epochs"] == "1"  # kedro-mlflow's own logging
+    client = MlflowClient()
+    history = client.get_metric_history(run["run_id"], "loss")
+    assert [(m.step, m.value) for m in history] == [(0, pytest.approx(training["history"]["loss"][0]))]
+    assert run["metrics.ms_per_event_steady"] == pytest.approx(stats["ms_per_event_steady"])
+    assert run["metrics.invalid_event_rate_percent"] == pytest.approx(stats["invalid_event_rate_percent"])
+    artifacts = {a.path for folder in ("", "model", "figures") for a in client.list_artifacts(run["run_id"], folder)}
+    assert {"model/encoder.keras", "model/decoder.keras", "model/prior_auto.npz", "figures/loss.png"} <= artifacts
+    assert {"training.json", "generation_stats.json"} <= artifacts
+
+
+def check_tracked_report(project, metrics: pd.DataFrame, per_variable: pd.DataFrame, labels: list[str]) -> None:
+    """``kedro run --pipeline=report``: each run of the report is a nested MLflow run carrying its report
+    numbers (those of metrics.csv), the floors go on the session's run, with report.html as an artifact."""
+    from mlflow.tracking import MlflowClient
+
+    runs = mlflow_runs(project)
+    session = runs[runs["tags.mlflow.runName"] == "report"].iloc[0]
+    children = runs[runs["tags.mlflow.parentRunId"] == session["run_id"]].set_index("tags.mlflow.runName")
+    assert sorted(children.index) == sorted(labels)
+    by_run = metrics.set_index(["run", "subset"])
+    for label in labels:
+        row = metrics[metrics["run"] == label].iloc[0]
+        assert children.loc[label, "metrics.auc_full"] == pytest.approx(row["auc_full"])
+        assert children.loc[label, "metrics.invalid_event_rate_percent"] == pytest.approx(
+            row["invalid_event_rate_percent"]
+        )
+        ht = per_variable[(per_variable["run"] == label) & (per_variable["variable"] == "ht")]["w1_sample"]
+        assert children.loc[label, "metrics.w1_ht"] == pytest.approx(float(ht.iloc[0]))
+    floor = by_run.loc[("truth vs truth (floor)", "all events"), "auc_full"]
+    assert session["metrics.floor.all.auc_full"] == pytest.approx(floor)
+    assert "report/report.html" in {a.path for a in MlflowClient().list_artifacts(session["run_id"], "report")}

@@ -13,6 +13,13 @@ def run_tag(variator: str, value: float) -> str:
     return f"{variator}_{value_tag(value)}"
 
 
+def run_label(training: dict, stats: dict) -> str:
+    """A generation run's name in the report and the tracker: ``exp3/beta_1p5/normal`` (experiment,
+    variator and value of its training record, latent prior of its generation record)."""
+    variator = training["variator"]
+    return f"{training['experiment']}/{run_tag(variator, training[variator])}/{stats.get('latent_prior')}"
+
+
 def resolve_prior(latent_prior: str, variator: str) -> str:
     """``auto`` means ``truth`` for alpha-VAEs and ``normal`` for beta-VAEs (as in the thesis)."""
     if latent_prior == "auto":

@@ -81,14 +81,19 @@ def truth_edges(truth: np.ndarray, n_bins: int = N_BINS) -> np.ndarray:
     return np.linspace(lo, hi, n_bins + 1)
 
 
-def histogram(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Normalised contents of [absent (NaN), underflow, the regular bins, overflow]
-    (``len(edges) + 2`` bins)."""
+def bin_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Events in [absent (NaN), underflow, the regular bins, overflow] (``len(edges) + 2`` bins);
+    the last regular bin is closed."""
     values = np.asarray(values, dtype=np.float64)
     idx = np.searchsorted(edges, values, side="right") + 1
     idx[values == edges[-1]] = len(edges)  # the last regular bin is closed
     idx[np.isnan(values)] = 0
-    counts = np.bincount(idx, minlength=len(edges) + 2).astype(np.float64)
+    return np.bincount(idx, minlength=len(edges) + 2).astype(np.float64)
+
+
+def histogram(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Normalised :func:`bin_counts`."""
+    counts = bin_counts(values, edges)
     total = counts.sum()
     return counts / total if total > 0 else counts
 

@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from lhc_vae.datasets import DarkMachinesFile
+from lhc_vae.evaluation.plots import event_histogram, experiment_label, log_edges
 from lhc_vae.events.darkmachines import ParsedFile
 from lhc_vae.events.observables import hadronic_top_candidates
 from lhc_vae.events.schema import COUNT_COLUMNS, SYMBOLS, EventTables, multiplicities
@@ -36,63 +37,54 @@ def generate_events(process: str, seed: int, mc: dict[str, Any]) -> tuple[EventT
     )
 
 
-def _hist(ax: Any, values: np.ndarray, bins: Any, label: str, xlabel: str, log: bool = False) -> None:
-    ax.hist(values[np.isfinite(values)], bins=bins, histtype="step", color="black", label=label)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("events")
-    if log:
-        ax.set_yscale("log")
-
-
 def reread_sample(sample: DarkMachinesFile) -> ParsedFile:
     """Read the written file back with the project's reader (every line must parse)."""
     return sample.read()
 
 
 def validation_plots(parsed: ParsedFile, process: str) -> dict[str, Any]:
-    """Multiplicities, leading-object features, MET and the top/W peaks of a generated sample."""
+    """Multiplicities, leading-object features, MET and the top/W peaks of a generated sample
+    (events per bin with Poisson errors; energies and momenta in GeV on log axes)."""
     tables = parsed.tables
     n = tables.n_events
     objects = tables.objects
     figures: dict[str, Any] = {}
 
-    fig, axes = plt.subplots(2, 4, figsize=(16, 7))
+    fig, axes = plt.subplots(2, 4, figsize=(24, 12))
     counts = multiplicities(objects, n)
     for ax, symbol in zip(axes.flat, SYMBOLS, strict=False):
-        _hist(ax, counts[COUNT_COLUMNS[symbol]].to_numpy(float), np.arange(-0.5, 12.5), process, f"number of {symbol}")
-    _hist(
-        axes.flat[-1],
-        tables.events["met"].to_numpy(),
-        np.linspace(0, 600, 61),
-        process,
-        r"$E_T^{miss}$ [GeV]",
-        log=True,
-    )
-    fig.suptitle(f"{process}: multiplicities and MET ({n} events)")
+        values = counts[COUNT_COLUMNS[symbol]].to_numpy(float)
+        event_histogram(ax, values, np.arange(-0.5, 12.5), process, f"number of {symbol}", logy=True)
+    met = tables.events["met"].to_numpy()
+    event_histogram(axes.flat[-1], met, log_edges(met), process, r"$E_T^{miss}$ [GeV]", logx=True, logy=True)
+    experiment_label(list(axes[0]), process)
     fig.tight_layout()
     figures["multiplicities_met.png"] = fig
 
     lead = objects.sort_values(["event_index", "pt"], ascending=[True, False])
     for symbol in ("j", "b", "e-", "m-", "g"):
         first = lead[lead["type"] == symbol].groupby("event_index").head(1)
-        fig, axes = plt.subplots(1, 4, figsize=(16, 3.5))
-        _hist(axes[0], np.log10(first["e"].to_numpy(float)), 50, process, f"log10 E [GeV] leading {symbol}")
-        _hist(axes[1], np.log10(first["pt"].to_numpy(float)), 50, process, f"log10 $p_T$ [GeV] leading {symbol}")
-        _hist(axes[2], first["eta"].to_numpy(float), np.linspace(-3, 3, 61), process, rf"$\eta$ leading {symbol}")
-        _hist(
-            axes[3], first["phi"].to_numpy(float), np.linspace(-np.pi, np.pi, 41), process, rf"$\phi$ leading {symbol}"
-        )
+        fig, axes = plt.subplots(1, 4, figsize=(24, 6.5))
+        e, pt = first["e"].to_numpy(float), first["pt"].to_numpy(float)
+        event_histogram(axes[0], e, log_edges(e), process, f"$E$ [GeV], leading {symbol}", logx=True)
+        event_histogram(axes[1], pt, log_edges(pt), process, f"$p_T$ [GeV], leading {symbol}", logx=True)
+        eta, phi = first["eta"].to_numpy(float), first["phi"].to_numpy(float)
+        event_histogram(axes[2], eta, np.linspace(-3, 3, 41), process, rf"$\eta$, leading {symbol}")
+        event_histogram(axes[3], phi, np.linspace(-np.pi, np.pi, 33), process, rf"$\phi$, leading {symbol}")
+        experiment_label(list(axes), process)
         fig.tight_layout()
         figures[f"leading_{symbol.replace('-', 'minus')}.png"] = fig
 
     masses = hadronic_top_candidates(objects, n)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    _hist(axes[0], masses["m_w"].to_numpy(), np.linspace(0, 200, 51), process, r"$m_{jj}$ (W candidate) [GeV]")
+    fig, axes = plt.subplots(1, 2, figsize=(16, 7))
+    m_w, m_top = masses["m_w"].to_numpy(), masses["m_top"].to_numpy()
+    event_histogram(axes[0], m_w, np.linspace(0, 200, 51), process, r"$m_{jj}$ (W candidate) [GeV]")
     axes[0].axvline(80.4, color="red", ls="--", label="80.4 GeV")
-    _hist(axes[1], masses["m_top"].to_numpy(), np.linspace(50, 400, 71), process, r"$m_{bjj}$ (top candidate) [GeV]")
+    event_histogram(axes[1], m_top, np.linspace(50, 400, 71), process, r"$m_{bjj}$ (top candidate) [GeV]")
     axes[1].axvline(172.5, color="red", ls="--", label="172.5 GeV")
     for ax in axes:
         ax.legend()
+    experiment_label(list(axes), process)
     fig.tight_layout()
     figures["top_w_masses.png"] = fig
     return figures

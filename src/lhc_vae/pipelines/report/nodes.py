@@ -22,7 +22,7 @@ from lhc_vae.evaluation.plots import correlation_heatmaps, ratio_histogram, spee
 from lhc_vae.evaluation.report import png_base64, render_html
 from lhc_vae.events.split import take_events
 from lhc_vae.models.experiments import EXPERIMENTS
-from lhc_vae.tags import run_tag
+from lhc_vae.tags import run_label
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +81,7 @@ def run_sample(
 ) -> dict[str, Any]:
     """One generated run as the report sees it: the first ``max_events`` events, its statistics,
     its training record, its label (``exp3/beta_1p5/normal``) and the truth subset it is compared with."""
-    variator = training["variator"]
-    label = f"{training['experiment']}/{run_tag(variator, training[variator])}/{stats.get('latent_prior')}"
+    label = run_label(training, stats)
     n = min(len(events), int(params["max_events"]))
     if n < len(events):
         events = events.iloc[:n]
@@ -208,7 +207,7 @@ def metrics_records(metrics: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def report_figures(
-    truth: dict[str, Any], params: dict[str, Any], *runs: dict[str, Any]
+    truth: dict[str, Any], params: dict[str, Any], process: str, *runs: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Ratio histograms of the thesis variables on the truth's bins and correlation heatmaps,
     per truth subset; as figures (saved as PNG) and as base64 PNGs (embedded in the HTML)."""
@@ -222,7 +221,7 @@ def report_figures(
         for variable in variables:
             if variable in t["edges"]:
                 figures[f"{slug}/hist_{variable}.png"] = ratio_histogram(
-                    t["test"].variables, samples, variable, np.asarray(t["edges"][variable])
+                    t["test"].variables, samples, variable, np.asarray(t["edges"][variable]), process
                 )
         figures[f"{slug}/correlations.png"] = correlation_heatmaps(t["test"].variables, samples, CORRELATION_FEATURES)
     return figures, {name: png_base64(fig) for name, fig in figures.items()}

@@ -67,7 +67,7 @@ def create_pipeline(runs: tuple[str, ...], prefix: str = "", benchmark: str | No
         ),
         Node(
             report_figures,
-            inputs=[f"{p}report_truth", "params:report", *samples],
+            inputs=[f"{p}report_truth", "params:report", "params:process", *samples],
             outputs=[f"{p}report_figures", f"{p}report_images"],
             name=f"{p}report_figures",
         ),
