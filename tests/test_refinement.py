@@ -9,7 +9,7 @@ import pytest
 
 from lhc_vae.evaluation.features import full_event_matrix
 from lhc_vae.events.schema import TYPE_DTYPE, EventTables
-from lhc_vae.models.refinement import RefinedRun, fit_refiner
+from lhc_vae.models.refinement import RefinedRun, fit_refiner, staged_refinement
 
 
 def test_rejection_with_the_density_ratio_recovers_the_truth_gaussian():
@@ -94,3 +94,56 @@ def test_a_generator_the_refiner_rejects_everywhere_stops_with_an_error_naming_w
     run = RefinedRun(inner, refiner, max_candidates_per_event=4, chunk=3_000)
     with pytest.raises(RuntimeError, match=r"kept \d+ of 8000 candidates.*lower refine\.w_max"):
         run(2_000, seed=1)
+
+
+def _kept_density_moments(w_max: float, generator=(4.3, 0.6), truth=(4.0, 0.5)) -> tuple[float, float]:
+    """Mean and std of the density that one rejection stage keeps: proportional to
+    min(p_truth / w_max, p_generator) (module docstring of lhc_vae.models.refinement), on a grid."""
+    from scipy import stats
+
+    x = np.linspace(0.0, 8.0, 160_001)
+    kept = np.minimum(stats.norm(*truth).pdf(x) / w_max, stats.norm(*generator).pdf(x))
+    kept /= kept.sum()
+    mean = float((x * kept).sum())
+    return mean, float(np.sqrt(((x - mean) ** 2 * kept).sum()))
+
+
+def test_stages_approach_the_truth_where_one_capped_stage_cannot():
+    rng = np.random.default_rng(5)
+    truth = _met_only(np.exp(rng.normal(4.0, 0.5, 40_000)))
+
+    def inner(count: int, seed: int):  # log MET ~ N(4.3, 0.6): w exceeds a cap of 1.2 over much of the truth
+        return _met_only(np.exp(np.random.default_rng(seed).normal(4.3, 0.6, count))), {}
+
+    stages = staged_refinement(
+        inner, full_event_matrix(truth.events, truth.objects), [1.2, 1.2], n_fit=40_000, seed=11, chunk=50_000
+    )
+    assert [s.refiner.w_max for s in stages] == [1.2, 1.2] and stages[1].inner is stages[0]
+    one, _ = stages[0](30_000, seed=1)
+    for stage in stages:
+        stage.candidates = stage.kept = 0
+    two, _ = stages[1](30_000, seed=2)
+    m1, s1 = (np.log(one.events["met"]).mean(), np.log(one.events["met"]).std())
+    m2, s2 = (np.log(two.events["met"]).mean(), np.log(two.events["met"]).std())
+    # one stage keeps min(p_t / 1.2, p_g): its moments, not the truth's (4.0, 0.5)
+    mean1, std1 = _kept_density_moments(1.2)
+    assert m1 == pytest.approx(mean1, abs=0.02) and s1 == pytest.approx(std1, abs=0.02)
+    assert abs(mean1 - 4.0) > 0.05
+    # the second stage removes most of what is left
+    assert abs(m2 - 4.0) < abs(m1 - 4.0) / 2 and abs(s2 - 0.5) < max(abs(s1 - 0.5) / 2, 0.015)
+    # stage 2's candidates are stage 1's kept events: the overall acceptance is the product
+    assert stages[1].candidates == stages[0].kept and stages[1].kept == 30_000
+
+
+def test_a_broader_proposal_multiplies_every_spread_of_the_prior():
+    from lhc_vae.models.generation import _latent_start
+
+    normal = _latent_start({"kind": "normal", "latent_dim": 3, "scale": 1.5}, 40_000, 0.0, seed=1)
+    np.testing.assert_allclose(normal.std(axis=0), 1.5, rtol=0.02)
+    mixture = {"weights": np.array([1.0]), "means": np.array([[2.0]]), "covariances": np.array([[[0.25]]])}
+    prior = {"kind": "bgmm", "latent_dim": 2, "active_dims": np.array([1]), "mixture": mixture, "scale": 2.0}
+    z = _latent_start(prior, 40_000, 0.0, seed=2)
+    assert z[:, 1].mean() == pytest.approx(2.0, abs=0.02)  # about the component's mean
+    assert z[:, 1].std() == pytest.approx(2.0 * 0.5, rel=0.02) and z[:, 0].std() == pytest.approx(2.0, rel=0.02)
+    plain = _latent_start({**prior, "scale": 1.0}, 40_000, 0.0, seed=2)
+    assert plain[:, 1].std() == pytest.approx(0.5, rel=0.02)

@@ -159,12 +159,16 @@ def _latent_start(
     prior: dict[str, Any], n: int, alpha: float, seed: int, encoder: keras.Model | None = None, batch_size: int = 65536
 ) -> np.ndarray:
     """n latent points from a single-model prior (``normal``, ``bgmm`` or ``truth``, see
-    :func:`lhc_vae.pipelines.vae.nodes.fit_latent_prior`); ``truth`` encodes its events here."""
+    :func:`lhc_vae.pipelines.vae.nodes.fit_latent_prior`); ``truth`` encodes its events here. A
+    prior of noise with a ``scale`` (a refined run's broader proposal) has every spread multiplied
+    by it: N(0, scale^2), and each BGMM component's covariance times scale^2 about its mean."""
+    scale = float(prior.get("scale", 1.0))
     if prior["kind"] == "normal":
-        return priors.sample_normal(n, prior["latent_dim"], seed)
+        return scale * priors.sample_normal(n, prior["latent_dim"], seed)
     if prior["kind"] == "bgmm":  # the BGMM in the dimensions in use, N(0, 1) in the others
-        z = priors.sample_normal(n, prior["latent_dim"], seed + 1)
-        z[:, prior["active_dims"]] = priors.sample_bgmm(prior["mixture"], n, seed)
+        z = scale * priors.sample_normal(n, prior["latent_dim"], seed + 1)
+        mixture = {**prior["mixture"], "covariances": prior["mixture"]["covariances"] * scale**2}
+        z[:, prior["active_dims"]] = priors.sample_bgmm(mixture, n, seed)
         return z
     if prior["kind"] == "truth":  # single_model_run checked the encoder and the arrays
         return truth_latent(encoder, prior["inputs"], n, float(alpha), seed, batch_size)

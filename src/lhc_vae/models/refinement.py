@@ -14,6 +14,15 @@ density times min(w, w_max): the truth's wherever w <= w_max, the generator's sh
 w_max where the generator has too few events, and nothing where it has none. ``w_max`` trades
 fidelity for the fraction of candidates kept; the acceptance is recorded.
 
+**Stages.** One classifier leaves what it could not see, and w is capped at ``w_max`` where the
+generator is thin. The refinement is therefore iterated: stage k's classifier is fitted on the
+training truth against the events of stage k - 1 (the raw generator for k = 1), and stage k keeps
+stage k - 1's events with min(w_k / w_max_k, 1) (:func:`staged_refinement`). The kept density
+approaches the truth's wherever the generator covers it, at the cost of the product of the stages'
+acceptances. A proposal broader than the generator's own (the latent prior's spread scaled by
+``proposal_scale``; :mod:`lhc_vae.models.generation`) covers the truth's tails, so that fewer
+weights hit the cap.
+
 The refined sample is judged like every other run: on the *test* split, which neither the VAE nor
 the refiner saw. The report's full-event classifier is of the same kind and sees the same features
 as the refiner (with other folds and another random state), so its AUC measures what the refiner
@@ -25,6 +34,7 @@ scikit-learn model can only be stored as a pickle, and model folders must be saf
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -122,13 +132,15 @@ class RefinedRun:
     candidates per event asked for, then an error. Memory stays bounded by the chunk and the kept
     events. The correction counts are those of all candidates, scaled to the kept share (an
     estimate: the classifier may reject corrected events more often); ``last`` holds the candidates
-    and the acceptance of the latest call. Reproducible: the candidates' seeds and the accept draws
-    derive from ``seed``; kept events are numbered 0..count-1."""
+    and the acceptance of the latest call, ``candidates`` and ``kept`` their sums over all calls.
+    Reproducible: the candidates' seeds and the accept draws derive from ``seed``; kept events are
+    numbered 0..count-1."""
 
     def __init__(self, inner, refiner: Refiner, max_candidates_per_event: float = 50.0, chunk: int = 200_000) -> None:
         self.inner, self.refiner = inner, refiner
         self.max_candidates_per_event, self.chunk = float(max_candidates_per_event), int(chunk)
         self.last: dict[str, float] = {}
+        self.candidates = self.kept = 0
 
     def __call__(self, count: int, seed: int) -> tuple[EventTables, dict[str, int]]:
         rng = np.random.default_rng([seed, 0x5EED])
@@ -159,5 +171,34 @@ class RefinedRun:
         if "event_id" in sample.events:
             sample.events["event_id"] = np.arange(sample.n_events, dtype=np.int64)
         self.last = {"candidates": n_candidates, "acceptance": n_kept / n_candidates}
+        self.candidates += n_candidates
+        self.kept += n_kept
         share = count / n_candidates
         return sample, {key: round(value * share) for key, value in corrections.items()}
+
+
+def staged_refinement(
+    inner: Callable[[int, int], tuple[EventTables, dict[str, int]]],
+    truth: np.ndarray,
+    w_max: Sequence[float],
+    n_fit: int,
+    seed: int,
+    max_candidates_per_event: float = 50.0,
+    chunk: int = 200_000,
+) -> list[RefinedRun]:
+    """Iterated refinement (module docstring): one :class:`RefinedRun` per entry of ``w_max``, each
+    drawing its candidates from the previous one (the first from ``inner``). Stage k's classifier is
+    fitted on ``truth`` (rows of :func:`full_event_matrix`) against ``n_fit`` events of stage k - 1,
+    drawn with seed ``seed + 7 + k``, with random state ``seed + 1 + k``. Returns the stages; the last
+    one is the refined generator."""
+    if not w_max:
+        raise ValueError("refinement needs at least one stage (one w_max)")
+    stages: list[RefinedRun] = []
+    run = inner
+    for k, w in enumerate(w_max):
+        candidates, _ = run(n_fit, seed + 7 + k)
+        generated = full_event_matrix(candidates.events, candidates.objects)
+        refiner = fit_refiner(truth, generated, float(w), seed + 1 + k, n_fit)
+        run = RefinedRun(run, refiner, max_candidates_per_event, chunk)
+        stages.append(run)
+    return stages

@@ -210,51 +210,67 @@ def generate_refined(
     params: dict[str, Any],
     refine: dict[str, Any],
 ) -> tuple[pd.DataFrame, pd.DataFrame, EventTables, dict[str, Any]]:
-    """Classifier-refined generation (:mod:`lhc_vae.models.refinement`): a classifier fitted on the
-    truth's *training* split (the experiment's subset) against events of the prior's run, then
-    ``n_generate`` events kept from that run's candidates by rejection. The time per event covers the
-    whole chain per event (rejected candidates and the classifier's evaluation); the classifier's fit,
-    once per run, is recorded apart (``refinement.fit_seconds``)."""
+    """Classifier-refined generation (:mod:`lhc_vae.models.refinement`): candidates from the prior
+    broadened by ``refine.proposal_scale``, kept in stages (one per entry of ``refine.w_max``; a
+    single value: one stage) by classifiers fitted on the truth's *training* split (the experiment's
+    subset), until ``n_generate`` are kept. The time per event covers the whole chain per kept event
+    (every rejected candidate and every classifier's evaluation); the classifiers' fits, once per
+    run, are recorded apart (``refinement.fit_seconds``)."""
     exp = get_experiment(params["experiment"])
     if prior["kind"] == "truth":
         raise ValueError(f"{exp.name}: refinement starts from a prior of noise (normal or bgmm), not from truth events")
+    w_max = [float(w) for w in np.atleast_1d(refine["w_max"])]
+    scale = float(refine.get("proposal_scale", 1.0))
     fs = FeatureScaler.from_dict(scaler)
     batch = int(params.get("generation_batch", 65536))
-    inner = single_model_run(exp.layout, decoder, prior, fs, process, 0.0, encoder, batch)
+    inner = single_model_run(exp.layout, decoder, {**prior, "scale": scale}, fs, process, 0.0, encoder, batch)
     train = (primary_events["split"] == "train").to_numpy() & exp.layout.select(primary_events)
     truth = full_event_matrix(*take_events(primary_events, primary_objects, np.flatnonzero(train)))
     n_fit = min(len(truth), int(refine["max_fit_events"]))
     t0 = time.perf_counter()
-    candidates, _ = inner(n_fit, int(seed) + 7)  # its own draws: the kept events come from other seeds
-    # seed + 1: not the report classifier's random state (params:seed), so their folds and trees differ
-    refiner = refinement.fit_refiner(
-        truth, full_event_matrix(candidates.events, candidates.objects), float(refine["w_max"]), int(seed) + 1, n_fit
+    # the classifiers' random states start at seed + 1, never the report classifier's (params:seed)
+    stages = refinement.staged_refinement(
+        inner, truth, w_max, n_fit, int(seed), float(refine["max_candidates_per_event"])
     )
     fit_seconds = time.perf_counter() - t0
-    log.info(
-        "%s refiner: AUC %.3f of the raw generator against the training truth (held out), acceptance %.3f",
-        exp.name,
-        refiner.holdout_auc,
-        refiner.holdout_acceptance,
-    )
-    run = refinement.RefinedRun(inner, refiner, float(refine["max_candidates_per_event"]))
+    for k, stage in enumerate(stages, 1):
+        log.info(
+            "%s refiner %d: AUC %.3f of stage %d against the training truth (held out), acceptance %.3f",
+            exp.name,
+            k,
+            stage.refiner.holdout_auc,
+            k - 1,
+            stage.refiner.holdout_acceptance,
+        )
+        stage.candidates = stage.kept = 0  # count the generation's draws only
     events, objects, tables, stats = run_generation(
-        run,
+        stages[-1],
         int(n_generate),
         int(seed),
         experiment=exp.name,
         variator=exp.variator,
         latent_prior=f"{prior['kind']}+refined",
         from_noise=True,
-        start_point=f"{START_POINTS[prior['kind']]} -> classifier keeps with min(w / {refiner.w_max:g}, 1)",
-        note="generated from the latent prior, then kept by a classifier fitted on the training split",
+        start_point=f"{START_POINTS[prior['kind']]} (spread x {scale:g}) -> {len(stages)} classifier stage(s) keep "
+        f"with min(w / w_max, 1), w_max = {', '.join(f'{w:g}' for w in w_max)}",
+        note="generated from the latent prior, then kept by classifiers fitted on the training split",
     )
     stats["refinement"] = {
-        "w_max": refiner.w_max,
+        "w_max": w_max,
+        "proposal_scale": scale,
         "fit_events_per_class": n_fit,  # 80 % fitted, 20 % held out
-        "fit_seconds": fit_seconds,  # candidates for the fit + the classifier's fit, once per run (not per event)
-        "holdout_auc_raw_generator": refiner.holdout_auc,
-        "holdout_acceptance": refiner.holdout_acceptance,
-        **run.last,
+        "fit_seconds": fit_seconds,  # candidates for the fits + the classifiers' fits, once per run (not per event)
+        "holdout_auc_raw_generator": stages[0].refiner.holdout_auc,
+        "candidates": stages[0].candidates,  # from the decoder, for every event kept (timing calls included)
+        "acceptance": stages[-1].kept / stages[0].candidates,
+        "stages": [
+            {
+                "w_max": stage.refiner.w_max,
+                "holdout_auc": stage.refiner.holdout_auc,  # of the previous stage against the training truth
+                "candidates": stage.candidates,
+                "acceptance": stage.kept / stage.candidates,
+            }
+            for stage in stages
+        ],
     }
     return events, objects, tables, stats
