@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import kedro
+from conftest import ROOT, kedro
+from kedro.io import DatasetError
 from playwright.sync_api import expect, sync_playwright
 
 from lhc_vae.benchmarks.synthetic import make_tables
-from lhc_vae.datasets import ParquetTableDataset
-from lhc_vae.events.darkmachines import write_darkmachines
+from lhc_vae.datasets import DarkMachinesDataset, ParquetTableDataset
+from lhc_vae.events.darkmachines import read_darkmachines, write_darkmachines
 from lhc_vae.events.features import FeatureScaler
+from lhc_vae.events.split import concat_tables
 
 pytestmark = pytest.mark.slow
 
@@ -66,6 +70,58 @@ def test_two_processes_never_overwrite_each_other(project):
         assert scaler.objects["j"]["pt"].mean == pytest.approx(
             np.log(train_jets_gev["pt"].astype(float) - 20.0).mean(), rel=1e-5
         )
+
+
+REAL_CHAN1 = ROOT.parent / "shared" / "data" / "darkmachines_chan1"
+
+
+def test_a_folder_of_real_files_is_one_sample_parsed_one_file_per_dask_task(project):
+    """Issue #14 item 3: the six real chan1 files in data/01_raw/darkmachines/<process>/ preprocess in
+    one run, on a 2-worker LocalCluster, to the same tables as reading the files one by one."""
+    folder = project / "data" / "01_raw" / "darkmachines" / "chan1"
+    folder.mkdir(parents=True)
+    files = sorted(REAL_CHAN1.glob("*.csv"))
+    assert len(files) == 6
+    for f in files[:5]:
+        shutil.copy(f, folder / f.name)
+    with gzip.open(folder / (files[5].name + ".gz"), "wt") as out:  # a compressed member
+        out.write(files[5].read_text())
+    params = "source=darkmachines,process=chan1,preprocessing.parse.n_workers=2,tracking.enabled=false"
+    kedro(project, "run", "--pipeline=preprocessing", "--params", params)
+
+    primary = project / "data" / "03_primary" / "darkmachines" / "chan1"
+    report = json.loads((primary / "preprocessing_report.json").read_text())
+    assert report["n_lines"] == 22_629 and report["n_rejected"] == 0 and report["parse_workers"] == 2
+    assert [p.split("/")[-1] for p in report["raw_files"]] == [f.name for f in files[:5]] + [files[5].name + ".gz"]
+    # the same events, in file order, as the single-file reader gives file by file
+    one_by_one = concat_tables([read_darkmachines(f).tables for f in files])
+    events = pd.read_parquet(primary / "events.parquet")
+    assert len(events) == 22_629 and events["event_index"].tolist() == list(range(22_629))
+    for column in ("event_id", "process_id", "met", "met_phi"):
+        np.testing.assert_array_equal(events[column].to_numpy(), one_by_one.events[column].to_numpy())
+    objects = ParquetTableDataset(str(primary / "objects"), partition_cols=["type"]).load()
+    assert len(objects) == len(one_by_one.objects)
+    assert objects.groupby("event_index").size().sum() == events["n_objects"].sum()
+
+
+def test_a_bad_line_in_a_folder_keeps_its_file_and_line(tmp_path):
+    folder = tmp_path / "stlp"
+    folder.mkdir()
+    lines = (REAL_CHAN1 / "stlp_st1000_chan1.csv").read_text().splitlines(keepends=True)
+    (folder / "a.csv").write_text("".join(lines[:100]))
+    (folder / "b.csv").write_text("".join([*lines[100:110], "12;stlp;1;nonsense;;\n", *lines[110:120]]))
+    raw = DarkMachinesDataset(str(tmp_path / "stlp.csv"), folder=str(folder)).load()
+    chunks = list(raw.chunks(n_workers=2))
+    assert [c.n_lines for c in chunks] == [100, 21] and sum(len(c.events) for c in chunks) == 120
+    rejects = chunks[1].rejects
+    assert len(rejects) == 1 and rejects["file"].iloc[0].endswith("b.csv") and rejects["line"].iloc[0] == 11
+    (tmp_path / "stlp.csv").write_text("".join(lines[:5]))
+    with pytest.raises(DatasetError, match=r"both .*stlp\.csv and the folder .*stlp exist"):
+        DarkMachinesDataset(str(tmp_path / "stlp.csv"), folder=str(folder)).load()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DatasetError, match=r"holds no \*\.csv or \*\.csv\.gz file"):
+        DarkMachinesDataset(str(tmp_path / "empty.csv"), folder=str(empty)).load()
 
 
 def test_too_many_rejects_fail_with_one_sentence(project):

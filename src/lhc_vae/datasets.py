@@ -33,6 +33,7 @@ from lhc_vae.events.darkmachines import (
     ParsedFile,
     iter_chunks,
     read_darkmachines,
+    read_darkmachines_files,
     write_darkmachines,
 )
 from lhc_vae.events.delphes import read_delphes
@@ -70,36 +71,82 @@ class DarkMachinesFile:
     path: Path
     chunk_lines: int = DEFAULT_CHUNK_LINES
 
-    def chunks(self) -> Any:
-        """Iterate over :class:`ParsedChunk` objects of ``chunk_lines`` lines each."""
+    def chunks(self, n_workers: int = 1, scheduler: str | None = None) -> Any:
+        """Iterate over :class:`ParsedChunk` objects of ``chunk_lines`` lines each (streamed in this
+        process: one file is one task; ``n_workers`` and ``scheduler`` serve a folder)."""
         return iter_chunks(self.path, self.chunk_lines)
 
     def read(self, progress: bool = False) -> ParsedFile:
         return read_darkmachines(self.path, self.chunk_lines, progress=progress)
 
 
+@dataclass(frozen=True)
+class DarkMachinesFolder:
+    """A folder of Dark Machines files of one process (``*.csv``, ``*.csv.gz``; the challenge ships a
+    process in several files), read as one sample: :meth:`chunks` parses each file as a Dask task and
+    yields one chunk per file, in the order of ``files``."""
+
+    path: Path
+    files: tuple[Path, ...]
+    chunk_lines: int = DEFAULT_CHUNK_LINES
+
+    def chunks(self, n_workers: int = 1, scheduler: str | None = None) -> Any:
+        parsed = read_darkmachines_files(list(self.files), self.chunk_lines, n_workers, scheduler)
+        for f in parsed:
+            yield ParsedChunk(f.tables.events, f.tables.objects, f.rejects, f.n_lines)
+
+
+#: What a folder of Dark Machines files may hold.
+DARKMACHINES_PATTERNS = ("*.csv", "*.csv.gz")
+
+
 class DarkMachinesDataset(_FileDataset):
     """Dark Machines event files (thesis §3.2) in the catalog.
 
-    ``load`` checks that the file exists and is not empty and returns a :class:`DarkMachinesFile`;
-    ``save`` takes :class:`EventTables` (GeV) and writes MeV text atomically.
+    ``load`` returns a :class:`DarkMachinesFile` for ``filepath``, or, when that file does not exist
+    and ``folder`` is a folder holding ``*.csv``/``*.csv.gz`` files, a :class:`DarkMachinesFolder`
+    of them (sorted by name); both at once is an error, so is an empty file or folder.
+    ``save`` takes :class:`EventTables` (GeV) and writes MeV text atomically to ``filepath``.
     """
 
     def __init__(
         self,
         filepath: str,
+        folder: str | None = None,
         chunk_lines: int = DEFAULT_CHUNK_LINES,
         missing_hint: str = "",
         metadata: dict | None = None,
     ) -> None:
         super().__init__(filepath, missing_hint, metadata)
+        self._folder = Path(folder) if folder else None
         self._chunk_lines = int(chunk_lines)
 
-    def load(self) -> DarkMachinesFile:
+    def _folder_files(self) -> tuple[Path, ...] | None:
+        if self._folder is None or not self._folder.is_dir():
+            return None
+        return tuple(sorted({p for pattern in DARKMACHINES_PATTERNS for p in self._folder.glob(pattern)}))
+
+    def load(self) -> DarkMachinesFile | DarkMachinesFolder:
+        files = self._folder_files()
+        if files is not None and self._filepath.exists():
+            raise DatasetError(
+                f"both {self._filepath} and the folder {self._folder} exist; "
+                "keep one of them as the process's raw events."
+            )
+        if files is not None:
+            if not files:
+                raise DatasetError(f"{self._folder} holds no {' or '.join(DARKMACHINES_PATTERNS)} file.")
+            return DarkMachinesFolder(self._folder, files, self._chunk_lines)
         self._check_exists()
         if self._filepath.stat().st_size == 0:
             raise DatasetError(f"{self._filepath} is empty; {self._missing_hint or 'regenerate it'}.")
         return DarkMachinesFile(self._filepath, self._chunk_lines)
+
+    def _exists(self) -> bool:
+        return self._filepath.exists() or bool(self._folder_files())
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath), "folder": str(self._folder) if self._folder else None}
 
     def save(self, data: EventTables) -> None:
         if not isinstance(data, EventTables):
@@ -116,7 +163,7 @@ class DelphesFile:
     path: Path
     process_id: str
 
-    def chunks(self) -> Any:
+    def chunks(self, n_workers: int = 1, scheduler: str | None = None) -> Any:
         sample = read_delphes(self.path, self.process_id)
         log.info(
             "%s: %d entries; %d objects fail the §3.1 object cuts and %d events have no trigger object "
@@ -138,7 +185,18 @@ class DelphesDataset(_FileDataset):
     """Delphes ROOT files (``source=delphes``; read-only): ``load`` returns a :class:`DelphesFile`.
     Its events' process ID is the file's name (``data/01_raw/delphes/ttbar.root`` -> ``ttbar``)."""
 
+    def __init__(
+        self, filepath: str, folder: str | None = None, missing_hint: str = "", metadata: dict | None = None
+    ) -> None:
+        super().__init__(filepath, missing_hint, metadata)
+        self._folder = Path(folder) if folder else None
+
     def load(self) -> DelphesFile:
+        if not self._filepath.exists() and self._folder is not None and self._folder.is_dir():
+            raise DatasetError(
+                f"{self._folder} is a folder; Delphes input is one ROOT file per process: join the files "
+                f"with ROOT's `hadd {self._filepath} {self._folder}/*.root`."
+            )
         self._check_exists()
         return DelphesFile(self._filepath, self._filepath.stem)
 

@@ -31,6 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lhc_vae.cluster import dask_client
 from lhc_vae.events.schema import (
     FAMILY,
     MEV_PER_GEV,
@@ -312,6 +313,25 @@ def read_darkmachines(
         chunks = tqdm(chunks, desc=f"parsing {Path(path).name}", unit="chunk")
     tables, rejects, n_lines = concat_chunks(list(chunks))
     return ParsedFile(tables=tables, rejects=rejects, n_lines=n_lines, path=str(path))
+
+
+def read_darkmachines_files(
+    paths: list[Path], chunk_lines: int = DEFAULT_CHUNK_LINES, n_workers: int = 1, scheduler: str | None = None
+) -> list[ParsedFile]:
+    """Parse several Dark Machines files (a process shipped in several files, or a big file split),
+    each file one Dask task, on a LocalCluster of ``n_workers`` processes or the cluster at
+    ``scheduler`` (:func:`lhc_vae.cluster.dask_client`); in this process when one worker is asked
+    for and no scheduler. Returns the files in the order of ``paths``; every rejected line keeps its
+    file and line number."""
+    paths = [Path(p) for p in paths]
+    if n_workers <= 1 and not scheduler:
+        return [read_darkmachines(p, chunk_lines) for p in paths]
+    with dask_client(n_workers, scheduler) as client:
+        futures = [
+            client.submit(read_darkmachines, p, chunk_lines, key=f"parse-{i}-{p.name}", pure=False)
+            for i, p in enumerate(paths)
+        ]
+        return client.gather(futures)
 
 
 def _empty_events() -> pd.DataFrame:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lhc_vae.cluster import dask_client, default_workers
 from lhc_vae.events.schema import TYPE_DTYPE, EventTables
 from lhc_vae.events.selection import evaluate_selection, object_passes_cuts
 from lhc_vae.events.split import concat_tables
@@ -269,21 +269,6 @@ def load_block(directory: Path, block: int) -> BlockResult | None:
     return BlockResult(events=pd.read_parquet(events_path), objects=objects, **meta)
 
 
-def _client(n_workers: int, scheduler: str | None) -> tuple[Any, Any]:
-    """A dask.distributed client: of the cluster at ``scheduler``, or of a LocalCluster of
-    ``n_workers`` single-threaded processes (nothing to start by hand)."""
-    from distributed import Client, LocalCluster
-
-    if scheduler:
-        return Client(scheduler), None
-    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
-    try:
-        return Client(cluster), cluster
-    except Exception:
-        cluster.close()
-        raise
-
-
 def run_blocks(
     n_events: int,
     block_args: Callable[[int], tuple],
@@ -335,8 +320,7 @@ def run_blocks(
     needed = enough()
     if needed is not None:
         return [results[b] for b in range(needed)]
-    client, cluster = _client(n_workers, scheduler)
-    try:
+    with dask_client(n_workers, scheduler) as client:
         pending = iter(b for b in range(max_blocks) if b not in results)
         running = as_completed()
 
@@ -363,10 +347,6 @@ def run_blocks(
                 f"only {sum(len(r.events) for r in results.values())} of {n_events} events accepted "
                 f"in {max_blocks} blocks"
             )
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
     return [results[b] for b in range(needed)]
 
 
@@ -397,7 +377,7 @@ def generate(
 
     if n_events <= 0:
         raise ValueError(f"mc.n_events must be positive, got {n_events}")
-    n_workers = n_workers or os.cpu_count() or 1
+    n_workers = default_workers(n_workers)
     start = time.perf_counter()
     # Enough blocks for an acceptance down to 2 %; the run stops as soon as n_events are in.
     max_blocks = int(np.ceil(n_events / (0.02 * block_size))) + n_workers

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from lhc_vae.datasets import DarkMachinesFile
+from lhc_vae.cluster import default_workers
+from lhc_vae.datasets import DarkMachinesFile, DarkMachinesFolder, DelphesFile
 from lhc_vae.events.darkmachines import concat_chunks
 from lhc_vae.events.features import FeatureScaler
 from lhc_vae.events.schema import COUNT_COLUMNS, EventTables, primary_tables
@@ -28,13 +29,19 @@ class TooManyRejectsError(ValueError):
     """More lines were rejected than ``preprocessing.max_reject_fraction`` allows."""
 
 
-def parse_raw_events(raw: DarkMachinesFile) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Stream the raw file chunk by chunk into GeV tables; collect every rejected line."""
+def parse_raw_events(
+    raw: DarkMachinesFile | DarkMachinesFolder | DelphesFile, params: dict[str, Any]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Read the raw events into GeV tables, collecting every rejected line: a file streamed chunk by
+    chunk, a folder of files with each file a Dask task (``preprocessing.n_workers`` processes, every
+    core by default, or the cluster at ``preprocessing.scheduler``)."""
     start = time.perf_counter()
     chunks = []
     removed: dict[str, int] = {}
+    files = getattr(raw, "files", (raw.path,))
+    n_workers = default_workers(params.get("n_workers"), len(files))
     with tqdm(desc=f"parsing {raw.path.name}", unit=" lines", unit_scale=True) as bar:
-        for chunk in raw.chunks():
+        for chunk in raw.chunks(n_workers, params.get("scheduler")):
             chunks.append(chunk)
             bar.update(chunk.n_lines)
             for key, value in chunk.removed.items():
@@ -43,6 +50,8 @@ def parse_raw_events(raw: DarkMachinesFile) -> tuple[pd.DataFrame, pd.DataFrame,
     seconds = time.perf_counter() - start
     stats = {
         "raw_file": str(raw.path),
+        "raw_files": [str(f) for f in files],
+        "parse_workers": n_workers if len(files) > 1 else 1,
         "n_lines": n_lines,
         "n_rejected": len(rejects),
         "reject_fraction": len(rejects) / n_lines if n_lines else 0.0,

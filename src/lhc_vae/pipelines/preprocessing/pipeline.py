@@ -15,7 +15,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 parse_raw_events,
-                inputs="raw_events",
+                inputs=["raw_events", "params:preprocessing.parse"],
                 outputs=["parsed_events", "parsed_objects", "rejects", "parse_stats"],
                 name="parse_raw_events_node",
             ),

@@ -1,0 +1,33 @@
+"""The Dask cluster the project's parallel steps run on (issue #14): Pythia8 blocks (``mc``) and the
+files of a folder of Dark Machines files (``preprocessing``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+
+def default_workers(n_workers: int | None, tasks: int | None = None) -> int:
+    """``n_workers``, or every core of this machine (at most ``tasks``) when it is not set."""
+    n = int(n_workers) if n_workers else (os.cpu_count() or 1)
+    return max(1, min(n, tasks) if tasks else n)
+
+
+@contextmanager
+def dask_client(n_workers: int, scheduler: str | None = None) -> Iterator[Any]:
+    """A dask.distributed client of the cluster at ``scheduler`` (``tcp://host:8786``, e.g. started
+    with dask-jobqueue), or of a LocalCluster of ``n_workers`` single-threaded processes on this
+    machine, closed at the end (nothing to start by hand)."""
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        with Client(scheduler) as client:
+            yield client
+        return
+    with (
+        LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
