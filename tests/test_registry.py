@@ -21,8 +21,8 @@ def test_the_registry_names_every_run_and_refuses_what_it_cannot_build():
         "baseline_sweep.alpha_0p2",
         "exp2_sweep.beta_1p5",
         "exp3_sweep.beta_0p7",
-        "exp3_bgmm.beta_0p7",
-        "exp3_refined.beta_0p7",
+        "exp3_sweep.beta_0p7.bgmm",
+        "exp3_sweep.beta_0p7.refined",
     )
     with pytest.raises(ValueError, match=r"experiments\.exp4: unknown experiment 'exp4'"):
         from_parameters({**params, "experiments": {**params["experiments"], "exp4": params["experiments"]["exp3"]}})
@@ -41,4 +41,4 @@ def test_the_projects_registry_holds_the_four_experiments_at_their_measured_defa
         "exp2": ("multi", "beta", 0.2),  # measured, README "Fidelity"
         "exp3": ("single", "beta", 0.5),  # measured, README "Fidelity"
     }
-    assert reg.beyond_namespaces() == ("exp3_bgmm.beta_0p5", "exp3_refined.beta_0p5")
+    assert reg.beyond_namespaces() == ("exp3_sweep.beta_0p5.bgmm", "exp3_sweep.beta_0p5.refined")

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import pandas as pd
 import pytest
 from conftest import kedro
+from kedro.pipeline import Node
 
 from lhc_vae.benchmarks.synthetic import make_tables
 from lhc_vae.datasets import LatentPriorDataset
 from lhc_vae.events.darkmachines import read_darkmachines, write_darkmachines
 from lhc_vae.pipeline_registry import register_pipelines
+from lhc_vae.tags import sample_dataset
 
 pytestmark = pytest.mark.slow
 
@@ -41,34 +44,59 @@ def test_default_pipeline_runs_each_experiment_at_its_default_value_and_the_runs
         "exp1_sweep.alpha_0p3",
         "exp2_sweep.beta_0p2",
         "exp3_sweep.beta_0p5",
-        "exp3_bgmm.beta_0p5",
-        "exp3_refined.beta_0p5",
+        "exp3_sweep.beta_0p5.bgmm",
+        "exp3_sweep.beta_0p5.refined",
     }
     assert {n.namespace for n in default.nodes if n.namespace} == expected
     assert set(pipes["preprocessing"].nodes) <= set(default.nodes)
     # the report takes each run's catalog datasets: report <- generation <- training in the DAG
     (metrics_node,) = [n for n in default.nodes if n.name == "compute_metrics"]
-    assert {i.rsplit(".", 1)[0] for i in metrics_node.inputs if i.endswith(".report_sample")} == expected
+    assert {i for i in metrics_node.inputs if i.startswith("report_sample__")} == {
+        sample_dataset(ns) for ns in expected
+    }
     for ns in expected:
         (sample,) = [n for n in default.nodes if n.name == f"{ns}.report_sample"]
+        assert sample.outputs == [sample_dataset(ns)]
         # the BGMM and refined runs generate with the sweep run's models
-        trained = ns.replace("_bgmm.", "_sweep.").replace("_refined.", "_sweep.")
+        trained = "exp3_sweep.beta_0p5" if ns.startswith("exp3") else ns
         generated = {f"{ns}.{d}" for d in ("generated_events", "generated_objects", "generation_stats")}
         assert set(sample.inputs) == generated | {f"{trained}.training", "params:report"}
-    (bgmm_prior,) = [n for n in default.nodes if n.name == "exp3_bgmm.beta_0p5.fit_latent_prior"]
-    assert {"exp3_sweep.beta_0p5.encoder", "exp3_sweep.beta_0p5.decoder", "exp3_bgmm.beta_0p5.latent_prior"} <= set(
-        bgmm_prior.inputs
-    )
-    (refined,) = [n for n in default.nodes if n.name == "exp3_refined.beta_0p5.generate_refined"]
-    assert {"exp3_sweep.beta_0p5.decoder", "exp3_bgmm.beta_0p5.prior", "primary_events", "params:refine"} <= set(
-        refined.inputs
-    )
+    (bgmm_prior,) = [n for n in default.nodes if n.name == "exp3_sweep.beta_0p5.bgmm.fit_latent_prior"]
+    assert {
+        "exp3_sweep.beta_0p5.encoder",
+        "exp3_sweep.beta_0p5.decoder",
+        "exp3_sweep.beta_0p5.bgmm.latent_prior",
+    } <= set(bgmm_prior.inputs)
+    (refined,) = [n for n in default.nodes if n.name == "exp3_sweep.beta_0p5.refined.generate_refined"]
+    assert {
+        "exp3_sweep.beta_0p5.decoder",
+        "exp3_sweep.beta_0p5.bgmm.prior",
+        "primary_events",
+        "params:refine",
+    } <= set(refined.inputs)
     assert not any("generated_runs" in i or "trained_models" in i for n in default.nodes for i in n.inputs)
     # the report is the last step: every experiment's generation runs before it
     order = [n.name for n in default.nodes]
     assert order.index("compute_metrics") > max(
         i for i, n in enumerate(default.nodes) if n.name.endswith("generate_events")
     )
+
+
+def test_no_pipeline_uses_a_dotted_name_outside_its_namespace():
+    """Kedro keeps dotted dataset names for namespaces: a node may use ``a.b.x`` only inside the
+    top-level namespace ``a`` (its warning, once per process, would otherwise be printed by every
+    run), and a path through the DAG never re-enters a namespace it left."""
+    Node.__dotted_dataset_name_warned__ = False
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pipes = register_pipelines()
+    assert not [w for w in caught if "'.' characters" in str(w.message)]
+    assert not [w for w in caught if "is interrupted" in str(w.message)]  # every namespace is one block
+    for p in pipes.values():
+        for n in p.nodes:
+            for name in (*n.inputs, *n.outputs):
+                if "." in name and not name.startswith("params:"):
+                    assert n.namespace and name.split(".")[0] == n.namespace.split(".")[0], (n.name, name)
 
 
 def test_exp3_trains_generates_and_regenerates(project):

@@ -22,8 +22,8 @@ def register_pipelines() -> dict[str, Pipeline]:
         pipelines.update(FACTORIES[entry.pipeline].create_pipelines(name, entry.sweep))
         single = next(iter({n.namespace for n in pipelines[name].nodes}))
         # the report of one run at the global alpha/beta, beside the run: kedro run --pipeline=exp3_report
-        pipelines[f"{name}_report"] = report.create_pipeline((single,), prefix=f"{single}.")
-        pipelines[f"{name}_benchmark"] = benchmark.create_pipeline((single,), prefix=f"{single}.")
+        pipelines[f"{name}_report"] = report.create_pipeline((single,), namespace=single)
+        pipelines[f"{name}_benchmark"] = benchmark.create_pipeline((single,), namespace=single)
     pipelines["report"] = report.create_pipeline(registry.default_runs())
     bgmm, _refined = registry.beyond_namespaces()  # the refined run's refiner lives only in its own run
     pipelines["benchmark"] = benchmark.create_pipeline(
@@ -41,7 +41,7 @@ def register_pipelines() -> dict[str, Pipeline]:
     # the runs beyond the thesis from the default run's trained models, and their report beside that run:
     # kedro run --pipeline=beyond_thesis (after the experiment's default run, e.g. --pipeline=exp3 --params beta=0.5)
     beyond_runs = (beyond_entry.default_namespace, *registry.beyond_namespaces())
-    beyond_report = report.create_pipeline(beyond_runs, prefix="beyond_thesis.", benchmark="benchmark")
+    beyond_report = report.create_pipeline(beyond_runs, namespace="beyond_thesis", benchmark="benchmark")
     pipelines["beyond_thesis"] = beyond + beyond_report
     pipelines["__default__"] = pipelines["preprocessing"] + sum(best, Pipeline([])) + beyond + pipelines["report"]
     return pipelines

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lhc_vae.models.experiments import EXPERIMENTS, variator_of
-from lhc_vae.tags import run_tag
+from lhc_vae.tags import derived_namespace, run_tag
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,8 @@ class Registry:
 
     def beyond_namespaces(self) -> tuple[str, str]:
         """The BGMM run and the refined run of the ``beyond_thesis`` experiment's default models."""
-        tag = self.experiments[self.beyond_thesis].default_namespace.split(".", 1)[1]
-        return f"{self.beyond_thesis}_bgmm.{tag}", f"{self.beyond_thesis}_refined.{tag}"
+        trained = self.experiments[self.beyond_thesis].default_namespace
+        return derived_namespace(trained, "bgmm"), derived_namespace(trained, "refined")
 
     def default_runs(self) -> tuple[str, ...]:
         """Namespaces of the default pipeline's runs, in the report's order."""

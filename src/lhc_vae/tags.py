@@ -42,14 +42,35 @@ def prior_tag(latent_prior: str, bgmm_components: int) -> str:
 
 
 def experiment_of(namespace: str) -> str:
-    """``exp3_sweep.beta_1p5`` or ``exp3_bgmm.beta_1p5`` -> ``exp3`` (experiment names have no underscore)."""
+    """``exp3_sweep.beta_1p5`` or ``exp3_sweep.beta_1p5.bgmm`` -> ``exp3`` (experiment names have no underscore)."""
     return namespace.split(".")[0].split("_")[0]
 
 
+#: Runs generated with another run's trained models, nested in that run's namespace
+#: (``exp3_sweep.beta_0p5.bgmm``): the BGMM latent prior and the classifier-refined run.
+DERIVED_RUNS = ("bgmm", "refined")
+
+
+def derived_namespace(trained: str, kind: str) -> str:
+    """``exp3_sweep.beta_0p5``, ``bgmm`` -> ``exp3_sweep.beta_0p5.bgmm``: a run that generates with
+    the models of ``trained``, nested in its namespace (one top-level namespace per experiment's runs)."""
+    if kind not in DERIVED_RUNS:
+        raise ValueError(f"a derived run is one of {', '.join(DERIVED_RUNS)}; got {kind!r}")
+    return f"{trained}.{kind}"
+
+
 def trained_namespace(namespace: str) -> str:
-    """The namespace of the models a run generates with: a BGMM run ``E_bgmm.<tag>`` and a
-    refined run ``E_refined.<tag>`` use those of ``E_sweep.<tag>``; every other run its own."""
-    return namespace.replace("_bgmm.", "_sweep.", 1).replace("_refined.", "_sweep.", 1)
+    """The namespace of the models a run generates with: a BGMM or refined run
+    ``E_sweep.<tag>.bgmm`` / ``.refined`` uses those of ``E_sweep.<tag>``; every other run its own."""
+    head, _, last = namespace.rpartition(".")
+    return head if head and last in DERIVED_RUNS else namespace
+
+
+def sample_dataset(namespace: str) -> str:
+    """The report's view of a run (an in-memory dataset read by the report's nodes of every run):
+    ``exp3_sweep.beta_0p5`` -> ``report_sample__exp3_sweep__beta_0p5``. Without dots, since the
+    report is no run's namespace (Kedro keeps dotted names for a node's own namespace)."""
+    return "report_sample__" + namespace.replace(".", "__")
 
 
 #: The raw file of each data source: its dataset class and file suffix (``data/01_raw/<source>/<process>.<suffix>``).

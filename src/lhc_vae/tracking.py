@@ -322,9 +322,10 @@ class RunTracking(MlflowHook):
                 self._labels[label] = namespace
                 self.client.set_tag(run, "mlflow.runName", label)
             self._log(run, self._generation_params(data), generation_metrics(data, now))
-        elif kind == "report_sample" and namespace:
+        elif dataset_name.startswith("report_sample__") and node is not None and node.namespace:
             # a run as the report sees it (a report-only session generates nothing): its label, its
-            # training and generation records
+            # training and generation records; the node is in the run's namespace
+            namespace = node.namespace
             label = data["label"]
             self._labels[label] = namespace
             if namespace not in self._runs:

@@ -36,13 +36,17 @@ def _model_node(namespace: str) -> Node:
         func = multi_model
         mask = f"{trained}.mask_generator" if experiment == "exp2" else "params:no_mask_generator"
         inputs = [mask, f"{trained}.training", *(f"{trained}.component_{c}" for c in component_names(experiment))]
+    # a node of the run's namespace; its output, read by the benchmark of every run, without dots
     output = f"benchmark_model__{namespace.replace('.', '__')}"
-    return Node(func, inputs=inputs, outputs=output, name=output)
+    return Node(func, inputs=inputs, outputs=output, name="benchmark_model", namespace=namespace)
 
 
-def create_pipeline(runs: tuple[str, ...], prefix: str = "") -> Pipeline:
+def create_pipeline(runs: tuple[str, ...], namespace: str | None = None) -> Pipeline:
     """Time the MC chain, the preprocessing and the generation of the runs in the namespaces
-    ``runs``; the results are ``<prefix>benchmark`` and ``<prefix>benchmark_plot``."""
+    ``runs``; the results are ``benchmark`` and ``benchmark_plot``. With a ``namespace`` (one run's
+    benchmark, ``exp3.beta``) every node is in it and the results are ``exp3.beta.benchmark``, beside
+    that run's report; otherwise each run's model node is in its run's namespace."""
+    prefix = f"{namespace}." if namespace else ""
     models = [_model_node(ns) for ns in runs]
     return Pipeline(
         [
@@ -52,12 +56,14 @@ def create_pipeline(runs: tuple[str, ...], prefix: str = "") -> Pipeline:
                 inputs=["params:process", "params:seed", "params:mc", "params:benchmark", "mc_stats"],
                 outputs="benchmark_mc",
                 name="benchmark_mc_node",
+                namespace=namespace,
             ),
             Node(
                 benchmark_preprocessing,
                 inputs="raw_events",
                 outputs="benchmark_preprocessing",
                 name="benchmark_preprocessing_node",
+                namespace=namespace,
             ),
             Node(
                 benchmark_models,
@@ -72,12 +78,14 @@ def create_pipeline(runs: tuple[str, ...], prefix: str = "") -> Pipeline:
                 ],
                 outputs="benchmark_models",
                 name="benchmark_models_node",
+                namespace=namespace,
             ),
             Node(
                 summarise_benchmark,
                 inputs=["benchmark_mc", "benchmark_preprocessing", "benchmark_models", "params:process"],
                 outputs=[f"{prefix}benchmark", f"{prefix}benchmark_plot"],
                 name="summarise_benchmark_node",
+                namespace=namespace,
             ),
         ]
     )

@@ -57,7 +57,8 @@ def create_pipelines(defaults: dict[str, float]) -> dict[str, Pipeline]:
                     plot_learning_curve,
                     inputs=f"learning_curve.{e}.curve",
                     outputs=f"learning_curve.{e}.plot",
-                    name=f"learning_curve.{e}.plot",
+                    name="plot",
+                    namespace=f"learning_curve.{e}",
                 )
             ]
         )
@@ -68,6 +69,7 @@ def create_pipelines(defaults: dict[str, float]) -> dict[str, Pipeline]:
         inputs=[f"learning_curve.{e}.curve" for e in curves],
         outputs=["learning_curve_table", "learning_curve_plot"],
         name="plot_learning_curves",
+        namespace="learning_curve",
     )
     pipes["learning_curve"] = sum(curves.values(), Pipeline([])) + Pipeline([plot])
     return pipes

@@ -21,7 +21,7 @@ from kedro.pipeline import Node, Pipeline, pipeline
 
 from lhc_vae.models.experiments import get_experiment
 from lhc_vae.pipelines.vae.nodes import fit_latent_prior, generate_events, generate_refined, plot_history, train_vae
-from lhc_vae.tags import run_tag, trained_namespace
+from lhc_vae.tags import derived_namespace, run_tag
 
 GLOBAL_PARAMS = ("alpha", "beta", "seed", "process", "latent_prior", "bgmm_components", "n_generate")
 SHARED_INPUTS = {"model_input_events", "model_input_objects", "feature_scaler", "primary_events", "primary_objects"}
@@ -146,22 +146,23 @@ def fixed_value_inputs(variator: str, value: float) -> tuple[Pipeline, str, str]
 def bgmm_run(experiment: str, value: float) -> Pipeline:
     """Generation from a Bayesian Gaussian mixture fitted on the training encodings (the defence
     slides' prior; issue #12 item 5) with the models of ``E_sweep.<tag>``, without retraining:
-    namespace ``E_bgmm.<tag>``, its outputs beside the sweep run's in ``<tag>/prior_bgmm<N>/``."""
+    namespace ``E_sweep.<tag>.bgmm`` (inside the run whose models it uses), its outputs beside the
+    sweep run's in ``<tag>/prior_bgmm<N>/``."""
     variator = get_experiment(experiment).variator
-    tag = run_tag(variator, value)
+    trained = f"{experiment}_sweep.{run_tag(variator, value)}"
     const, alpha_input, _ = fixed_value_inputs(variator, value)
     kind = Pipeline([constant_node("bgmm", "latent_prior")])
-    ns = f"{experiment}_bgmm.{tag}"
+    ns = derived_namespace(trained, "bgmm")
     p = namespaced(const + kind + _generate(alpha_input, prior_input="latent_prior"), ns, experiment)
-    return pipeline(p, inputs={f"{ns}.{name}": f"{trained_namespace(ns)}.{name}" for name in ("encoder", "decoder")})
+    return pipeline(p, inputs={f"{ns}.{name}": f"{trained}.{name}" for name in ("encoder", "decoder")})
 
 
 def refined_run(experiment: str, value: float) -> Pipeline:
     """Classifier-refined generation (issue #12 item 5; :mod:`lhc_vae.models.refinement`) from the
-    BGMM run ``E_bgmm.<tag>``'s prior and the models of ``E_sweep.<tag>``, without retraining:
-    namespace ``E_refined.<tag>``, its outputs in ``<tag>/prior_bgmm<N>_refined/``."""
-    tag = run_tag(get_experiment(experiment).variator, value)
-    ns = f"{experiment}_refined.{tag}"
+    BGMM run ``E_sweep.<tag>.bgmm``'s prior and the models of ``E_sweep.<tag>``, without
+    retraining: namespace ``E_sweep.<tag>.refined``, its outputs in ``<tag>/prior_bgmm<N>_refined/``."""
+    trained = f"{experiment}_sweep.{run_tag(get_experiment(experiment).variator, value)}"
+    ns = derived_namespace(trained, "refined")
     node = Node(
         generate_refined,
         inputs=[
@@ -181,7 +182,6 @@ def refined_run(experiment: str, value: float) -> Pipeline:
         name="generate_refined",
     )
     p = namespaced(Pipeline([node]), ns, experiment, extra_globals=("refine",))
-    trained = trained_namespace(ns)
     inputs = {f"{ns}.{name}": f"{trained}.{name}" for name in ("encoder", "decoder")}
-    inputs[f"{ns}.prior"] = f"{experiment}_bgmm.{tag}.prior"
+    inputs[f"{ns}.prior"] = f"{derived_namespace(trained, 'bgmm')}.prior"
     return pipeline(p, inputs=inputs)
