@@ -23,10 +23,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """A copy of the project's configuration in a temporary directory, with empty data/."""
+    """A copy of the project's configuration in a temporary directory, with empty data/ (and MLflow
+    tracking off in conf/local)."""
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     shutil.copytree(ROOT / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("local"))
     (tmp_path / "conf" / "local").mkdir()
+    # MLflow tracking off unless a test asks for it (--params tracking.enabled=true): a store per test
+    # project costs seconds per `kedro run`; tests/test_vae_pipelines.py reads tracked runs back
+    (tmp_path / "conf" / "local" / "parameters_tracking.yml").write_text("tracking:\n  enabled: false\n")
     (tmp_path / "data").mkdir()
     (tmp_path / "src").mkdir()  # the package itself is installed (editable)
     return tmp_path

@@ -86,7 +86,7 @@ def test_a_folder_of_real_files_is_one_sample_parsed_one_file_per_dask_task(proj
         shutil.copy(f, folder / f.name)
     with gzip.open(folder / (files[5].name + ".gz"), "wt") as out:  # a compressed member
         out.write(files[5].read_text())
-    params = "source=darkmachines,process=chan1,preprocessing.parse.n_workers=2,tracking.enabled=false"
+    params = "source=darkmachines,process=chan1,preprocessing.parse.n_workers=2"
     kedro(project, "run", "--pipeline=preprocessing", "--params", params)
 
     primary = project / "data" / "03_primary" / "darkmachines" / "chan1"

@@ -102,14 +102,15 @@ def test_no_pipeline_uses_a_dotted_name_outside_its_namespace():
 def test_exp3_trains_generates_and_regenerates(project):
     raw = project / "data" / "01_raw" / "pythia" / "ttbar.csv"
     write_darkmachines(make_tables(2500, seed=8), raw)
-    proc = kedro(project, "run", "--pipeline=exp3", "--params", "tracking.enabled=false", check=False)
+    proc = kedro(project, "run", "--pipeline=exp3", check=False)
     assert proc.returncode != 0
     out = "".join((proc.stdout + proc.stderr).split())
     assert "model_input" in out and "kedrorun--pipeline=preprocessing" in out
-    assert not (project / "mlruns").exists()  # tracking off: no MLflow store opened
+    assert not (project / "mlruns").exists()  # tracking.enabled false (conf/local): no MLflow store opened
 
     kedro(project, "run", "--pipeline=preprocessing")
-    kedro(project, "run", "--pipeline=exp3", "--params", "beta=0.5,exp3.epochs=1,n_generate=3000")
+    tracked = "tracking.enabled=true"  # the project fixture switches tracking off
+    kedro(project, "run", "--pipeline=exp3", "--params", f"beta=0.5,exp3.epochs=1,n_generate=3000,{tracked}")
     models = project / "data" / "06_models" / "pythia" / "ttbar" / "exp3" / "beta_0p5"
     assert (
         (models / "encoder.keras").is_file()
@@ -187,7 +188,7 @@ def test_exp3_trains_generates_and_regenerates(project):
     assert rstats["n_generated"] == 1000 and rstats["latent_prior"] == "bgmm+refined" and rstats["from_noise"]
     assert rstats["refinement"]["candidates"] >= 1000 and 0 < rstats["refinement"]["acceptance"] <= 1
     assert read_darkmachines(refined / "ttbar.csv").tables.n_events == 1000
-    kedro(project, "run", "--pipeline=report", "--params", "report.n_bootstrap=5,bgmm_components=3")
+    kedro(project, "run", "--pipeline=report", "--params", f"report.n_bootstrap=5,bgmm_components=3,{tracked}")
     reporting = project / "data" / "08_reporting" / "pythia" / "ttbar"
     metrics = pd.read_csv(reporting / "metrics.csv")
     runs = [
