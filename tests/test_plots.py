@@ -42,13 +42,14 @@ def test_ratio_histogram_draws_the_truth_errors_and_band_on_a_log_axis_in_gev():
     ax, rax = fig.axes
     assert ax.get_xscale() == "log" and rax.get_xscale() == "log"
     assert ax.get_xlim() == pytest.approx((10**0.5, 10**2.5))
-    h, _ = fraction_hist(np.log10(met), edges)
-    expected = 2 * np.sqrt(h.variances())  # error bars of +-sqrt(n)/N
+    # the counts by numpy, under- and overflow in the outer bins: error bars of +-sqrt(n)/N
+    n, _ = np.histogram(np.clip(np.log10(met), edges[0], edges[-1]), edges)
+    expected = 2 * np.sqrt(n) / len(met)
     assert np.sort(_errorbar_heights(ax)) == pytest.approx(np.sort(expected[expected > 0]))
     band = [p for p in rax.patches if p.get_fill()]
     assert len(band) == 1  # the truth's relative uncertainty, 1 +- sqrt(n)/n
     lower, upper = band[0].get_data().baseline, band[0].get_data().values
-    assert (upper - lower) / 2 == pytest.approx(np.sqrt(h.variances()) / h.values())
+    assert (upper - lower) / 2 == pytest.approx(1 / np.sqrt(n))
     assert "GeV" in rax.get_xlabel() and "log" not in rax.get_xlabel()
     plt.close(fig)
     linear = ratio_histogram(truth, {"shifted": generated}, "jet1_eta", np.linspace(-3, 3, 13))
@@ -61,4 +62,18 @@ def test_event_histogram_counts_events_with_sqrt_n_errors():
     h = event_histogram(ax, np.array([0.0, 0.0, 0.0, 0.0, 1.0, np.nan, 7.0]), np.array([-0.5, 0.5, 1.5]), "x", "n")
     assert h.values() == pytest.approx([4.0, 1.0])  # NaN and values outside the edges are not counted
     assert np.sort(_errorbar_heights(ax)) == pytest.approx([2.0, 4.0])  # 2 sqrt(1), 2 sqrt(4)
+    plt.close(fig)
+
+
+def test_a_generated_spike_stays_in_view_and_off_scale_ratios_are_marked():
+    rng = np.random.default_rng(4)
+    truth = pd.DataFrame({"jet1_eta": rng.uniform(-2, 2, 10_000)})
+    spike = np.r_[rng.uniform(-2, 2, 5_000), np.full(5_000, 0.05)]  # half of the events in one bin
+    edges = np.linspace(-2, 2, 21)
+    fig = ratio_histogram(truth, {"spiky": pd.DataFrame({"jet1_eta": spike})}, "jet1_eta", edges)
+    ax, rax = fig.axes
+    assert ax.get_ylim()[1] >= 0.5 + 0.5 / 20  # the spike's bin holds more than half of the events
+    markers = [line for line in rax.lines if line.get_marker() == "^" and len(line.get_xdata())]
+    (marker,) = markers
+    assert marker.get_xdata() == pytest.approx([0.1]) and marker.get_ydata() == pytest.approx([2.0])  # bin [0, 0.2)
     plt.close(fig)

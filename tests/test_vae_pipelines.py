@@ -109,6 +109,7 @@ def test_exp3_trains_generates_and_regenerates(project):
     assert not (project / "mlruns").exists()  # tracking.enabled false (conf/local): no MLflow store opened
 
     kedro(project, "run", "--pipeline=preprocessing")
+    assert not (project / "mlruns").exists() and not (project / "mlflow.db").exists()  # a whole run, tracking off
     tracked = "tracking.enabled=true"  # the project fixture switches tracking off
     kedro(project, "run", "--pipeline=exp3", "--params", f"beta=0.5,exp3.epochs=1,n_generate=3000,{tracked}")
     models = project / "data" / "06_models" / "pythia" / "ttbar" / "exp3" / "beta_0p5"
@@ -187,6 +188,9 @@ def test_exp3_trains_generates_and_regenerates(project):
     rstats = json.loads((refined / "generation_stats.json").read_text())
     assert rstats["n_generated"] == 1000 and rstats["latent_prior"] == "bgmm+refined" and rstats["from_noise"]
     assert rstats["refinement"]["candidates"] >= 1000 and 0 < rstats["refinement"]["acceptance"] <= 1
+    (stage,) = rstats["refinement"]["stages"]  # refine.w_max=0.05: one value, one stage
+    assert stage["w_max"] == 0.05 and stage["candidates"] == rstats["refinement"]["candidates"]
+    assert stage["acceptance"] == pytest.approx(rstats["refinement"]["acceptance"])
     assert read_darkmachines(refined / "ttbar.csv").tables.n_events == 1000
     kedro(project, "run", "--pipeline=report", "--params", f"report.n_bootstrap=5,bgmm_components=3,{tracked}")
     reporting = project / "data" / "08_reporting" / "pythia" / "ttbar"

@@ -27,13 +27,15 @@ import logging
 import math
 import subprocess
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import pandas as pd
 from kedro.framework.hooks import hook_impl
+from kedro.utils import find_kedro_project
+from kedro_mlflow.config.kedro_mlflow_config import KedroMlflowConfig
 from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
 from mlflow.entities import Metric, Param, RunStatus
 
@@ -106,10 +108,12 @@ BATCH = 1000
 
 
 def sqlite_uri(path: str) -> str:
-    """``mlruns/mlflow.db`` -> ``sqlite:////<working directory>/mlruns/mlflow.db``: an SQLite store
-    at a path relative to where ``kedro`` runs (the project root, like the catalog's paths), made
-    absolute so that MLflow's cached connections never mix two projects' stores."""
-    return f"sqlite:///{(Path.cwd() / path).resolve()}"
+    """``mlruns/mlflow.db`` -> ``sqlite:////<project>/mlruns/mlflow.db``: an SQLite store at a path
+    relative to the Kedro project that holds the working directory (a session started from
+    ``notebooks/`` included), made absolute so that MLflow's cached connections never mix two
+    projects' stores."""
+    root = find_kedro_project(Path.cwd()) or Path.cwd()
+    return f"sqlite:///{(Path(root) / path).resolve()}"
 
 
 def git_commit(path: Path) -> str:
@@ -175,6 +179,12 @@ def generation_metrics(stats: Mapping[str, Any], timestamp: int) -> list[Metric]
         for k, v in refinement.items()
         if k in ("acceptance", "holdout_auc_raw_generator", "fit_seconds") and _finite(v)
     ]
+    for k, stage in enumerate(refinement.get("stages") or [], 1):
+        metrics += [
+            Metric(f"refinement.stage{k}.{key}", float(stage[key]), timestamp, 0)
+            for key in ("holdout_auc", "acceptance")
+            if _finite(stage.get(key))
+        ]
     return metrics
 
 
@@ -231,12 +241,25 @@ class RunTracking(MlflowHook):
         self._reset()
 
     def _reset(self) -> None:
+        self.run_id = None  # the session run, set by kedro-mlflow's before_pipeline_run
+        self._tracking = False  # this session logs (enabled, and no MLflow error so far)
         self._catalog = None
         self._runs: dict[str, str] = {}  # namespace -> MLflow run id
         self._labels: dict[str, str] = {}  # report label -> namespace
         self._with_training: dict[str, Mapping[str, Any]] = {}  # namespace -> its logged training record
         self._session_params: dict[str, Any] = {}
         self._report: dict[str, pd.DataFrame] = {}
+
+    def _safely(self, what: str, call: Callable[..., Any], *args: Any) -> None:
+        """Tracking never stops a run: an error of the store (locked, full disk, a limit of MLflow)
+        is logged once and the session goes on without tracking."""
+        if not self._tracking:
+            return
+        try:
+            call(*args)
+        except Exception as err:  # whatever the store raises, the pipeline goes on
+            self._tracking = False
+            log.warning("MLflow tracking stopped for this run at %s (%s: %s)", what, type(err).__name__, err)
 
     # ---- kedro-mlflow's hooks, only when tracking is on ----
     @hook_impl
@@ -247,6 +270,8 @@ class RunTracking(MlflowHook):
         self.project_path = Path(context.project_path)
         if self.enabled:
             super().after_context_created(context)
+        else:  # the settings without a store (`kedro mlflow ui` reads them), nothing set up
+            context.__setattr__("mlflow", KedroMlflowConfig.model_validate(context.config_loader["mlflow"]))
 
     @hook_impl
     def after_catalog_created(self, catalog, conf_catalog, conf_creds, parameters, save_version, load_versions):
@@ -256,9 +281,14 @@ class RunTracking(MlflowHook):
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
         self._reset()
-        if not self.enabled:
-            return
+        self._tracking = self.enabled
+        self._safely("the start of the run", self._start, run_params, pipeline, catalog)
+
+    def _start(self, run_params, pipeline, catalog) -> None:
         super().before_pipeline_run(run_params, pipeline, catalog)
+        if not self._is_mlflow_enabled or self.run_id is None:  # kedro-mlflow's disable_tracking.pipelines
+            self._tracking = False
+            return
         self._catalog = catalog
         self.client = self.mlflow_config.server._mlflow_client
         self.experiment_id = self.mlflow_config.tracking.experiment._experiment.experiment_id
@@ -270,8 +300,9 @@ class RunTracking(MlflowHook):
 
     @hook_impl
     def before_node_run(self, node, catalog, inputs, is_async) -> None:
-        if not self.enabled:
-            return
+        self._safely(f"node {node.name}", self._node_params, node, catalog, inputs, is_async)
+
+    def _node_params(self, node, catalog, inputs, is_async) -> None:
         active = mlflow.active_run()
         if active is None or active.info.run_id != self.run_id:
             super().before_node_run(node, catalog, inputs, is_async)
@@ -286,14 +317,14 @@ class RunTracking(MlflowHook):
 
     @hook_impl
     def after_pipeline_run(self, run_params, pipeline, catalog) -> None:
-        if self.enabled:
-            self._finish(RunStatus.FINISHED)
+        self._safely("the end of the run", self._finish, RunStatus.FINISHED)
+        if self.enabled and self.run_id is not None:
             super().after_pipeline_run(run_params, pipeline, catalog)
 
     @hook_impl
     def on_pipeline_error(self, error, run_params, pipeline, catalog):
-        if self.enabled:
-            self._finish(RunStatus.FAILED)
+        self._safely("the end of the run", self._finish, RunStatus.FAILED)
+        if self.enabled and self.run_id is not None:
             super().on_pipeline_error(error, run_params, pipeline, catalog)
 
     # ---- the project's runs ----
@@ -301,15 +332,21 @@ class RunTracking(MlflowHook):
     def after_dataset_loaded(self, dataset_name: str, data: Any, node) -> None:
         """The number of events in the sample (all splits), from the first table of it a node reads."""
         events = dataset_name in ("primary_events", "model_input_events")
-        if self.enabled and self.run_id and events and "sample_events" not in self._session_params:
-            self._session_params["sample_events"] = len(data)
-            for run in (self.run_id, *self._runs.values()):
-                self._log(run, {"sample_events": len(data)}, [])
+        if events and "sample_events" not in self._session_params:
+            self._safely(f"loading {dataset_name}", self._sample_size, len(data))
+
+    def _sample_size(self, n: int) -> None:
+        self._session_params["sample_events"] = n
+        for run in (self.run_id, *self._runs.values()):
+            self._log(run, {"sample_events": n}, [])
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any, node) -> None:
-        if not (self.enabled and self.run_id):
-            return
+        self._safely(f"saving {dataset_name}", self._saved, dataset_name, data, node)
+
+    def _saved(self, dataset_name: str, data: Any, node) -> None:
+        """Logs what a saved dataset holds: a training or generation record, a run's view in the
+        report, the report's tables and page, a model or figure."""
         namespace, kind = _kind(dataset_name)
         now = int(time.time() * 1000)
         if kind == "training" and namespace:
@@ -353,7 +390,8 @@ class RunTracking(MlflowHook):
             tags = {"mlflow.parentRunId": self.run_id, "namespace": namespace}
             run = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
             self._runs[namespace] = run.info.run_id
-            params = {k: v for k, v in self._session_params.items()}
+            # the seed comes from the run's own records; the commit is that of the `kedro run` that logged it
+            params = {k: v for k, v in self._session_params.items() if k != "seed"}
             self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
         return self._runs[namespace]
 
@@ -362,6 +400,7 @@ class RunTracking(MlflowHook):
         params = {k: stats[k] for k in GENERATION_PARAMS if k in stats and _scalar(stats[k])}
         if "refinement" in stats:
             params["refine.w_max"] = stats["refinement"].get("w_max")
+            params["refine.proposal_scale"] = stats["refinement"].get("proposal_scale", 1.0)
         return params
 
     def _training_record(self, namespace: str, now: int) -> Mapping[str, Any] | None:

@@ -90,12 +90,6 @@ def variable_values(variables: pd.DataFrame, column: str) -> np.ndarray:
     return x
 
 
-def comparison_values(variables: pd.DataFrame, column: str) -> np.ndarray:
-    """Finite values of a variable, in log10 where the thesis compares logs."""
-    x = variable_values(variables, column)
-    return x[np.isfinite(x)]
-
-
 def full_event_matrix(events: pd.DataFrame, objects: pd.DataFrame, max_objects: int = MAX_OBJECTS) -> np.ndarray:
     """The whole event as one row (issue #11, item 5): for each of the ``max_objects`` leading
     objects (all types together, in pT order) its type code (index in ``SYMBOLS``), log10 pT, eta,

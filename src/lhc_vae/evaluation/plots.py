@@ -104,6 +104,10 @@ def event_histogram(
     return h
 
 
+#: The ratio panel's range; bins beyond it (or generated where the truth is empty) get a marker at its edge.
+RATIO_RANGE = (0.0, 2.0)
+
+
 def _with_absent(label: str, absent: float) -> str:
     return f"{label}, {100 * absent:.1f} % none" if absent > 0 else label
 
@@ -117,8 +121,9 @@ def ratio_histogram(
 ) -> plt.Figure:
     """Truth (points with Poisson error bars) and each sample (steps) as fractions of events on the
     truth's ``edges``, and generated / truth below with the truth's statistical uncertainty as a
-    band around 1. The outer bins hold the under- and overflow; a log10 variable of the thesis is
-    shown in GeV on a logarithmic axis."""
+    band around 1 (bins off its scale, or generated where the truth has no event, marked with a
+    triangle at its edge). The outer bins hold the under- and overflow; a log10 variable of the
+    thesis is shown in GeV on a logarithmic axis."""
     log = variable in LOG_VARIABLES
     fig, (ax, rax) = plt.subplots(
         2, 1, figsize=(9, 8), sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.06}
@@ -131,15 +136,24 @@ def ratio_histogram(
     t_val, t_err = h_t.values(), np.sqrt(h_t.variances())
     axis_edges = h_t.axes[0].edges
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    centres = np.sqrt(axis_edges[1:] * axis_edges[:-1]) if log else 0.5 * (axis_edges[1:] + axis_edges[:-1])
+    top = np.nanmax(t_val + t_err)
     for k, (label, sample) in enumerate(samples.items()):
         g_values = variable_values(sample, variable)
         if not np.isfinite(g_values).any():
             continue
         h_g, absent_g = fraction_hist(g_values, edges, log)
+        top = max(top, np.nanmax(h_g.values()))  # a generated spike stays in view
         colour = colours[k % len(colours)]
         mplhep.histplot(h_g, ax=ax, histtype="step", yerr=False, color=colour, label=_with_absent(label, absent_g))
         with np.errstate(divide="ignore", invalid="ignore"):
-            rax.stairs(np.where(t_val > 0, h_g.values() / t_val, np.nan), axis_edges, color=colour, lw=1.5)
+            ratio = np.where(t_val > 0, h_g.values() / t_val, np.nan)
+        rax.stairs(np.clip(ratio, RATIO_RANGE[0], RATIO_RANGE[1]), axis_edges, color=colour, lw=1.5)
+        # off the ratio scale, or generated where the truth has nothing: a marker at the panel's edge
+        high = (ratio > RATIO_RANGE[1]) | ((t_val == 0) & (h_g.values() > 0))
+        low = ratio < RATIO_RANGE[0]
+        rax.plot(centres[high], np.full(high.sum(), RATIO_RANGE[1]), "^", color=colour, ms=7, clip_on=False)
+        rax.plot(centres[low], np.full(low.sum(), RATIO_RANGE[0]), "v", color=colour, ms=7, clip_on=False)
     mplhep.histplot(
         h_t, ax=ax, histtype="errorbar", yerr=t_err, color="black", label=_with_absent("truth (test split)", absent_t)
     )
@@ -147,11 +161,11 @@ def ratio_histogram(
         rel = np.where(t_val > 0, t_err / t_val, np.nan)
     rax.stairs(1 + rel, axis_edges, baseline=1 - rel, fill=True, color="grey", alpha=0.35, label="truth stat. unc.")
     rax.axhline(1.0, color="black", lw=0.8)
-    rax.set_ylim(0.5, 1.5)
+    rax.set_ylim(*RATIO_RANGE)
     rax.set_ylabel("gen / truth", fontsize=14)
     rax.set_xlabel(_label(variable) + " (outer bins: under/overflow)", fontsize=16)
     ax.set_ylabel("fraction of events per bin", fontsize=16)
-    ax.set_ylim(0, 1.3 * max(np.nanmax(t_val + t_err), 1e-9))
+    ax.set_ylim(0, 1.3 * max(top, 1e-9))
     ax.legend(fontsize=10, loc="upper right")
     ax.set_xlabel("")
     if log:

@@ -19,6 +19,7 @@ rejected, and the rejection (file, line number, reason, start of the line) is re
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import itertools
 import os
@@ -315,6 +316,15 @@ def read_darkmachines(
     return ParsedFile(tables=tables, rejects=rejects, n_lines=n_lines, path=str(path))
 
 
+def _read_one(path: Path, chunk_lines: int) -> ParsedFile:
+    """:func:`read_darkmachines` of one file of a folder; an unreadable file (a truncated ``.gz``)
+    is named in the error."""
+    try:
+        return read_darkmachines(path, chunk_lines)
+    except (OSError, EOFError, UnicodeError) as err:
+        raise OSError(f"{path}: cannot be read ({type(err).__name__}: {err})") from err
+
+
 def read_darkmachines_files(
     paths: list[Path], chunk_lines: int = DEFAULT_CHUNK_LINES, n_workers: int = 1, scheduler: str | None = None
 ) -> list[ParsedFile]:
@@ -322,15 +332,18 @@ def read_darkmachines_files(
     each file one Dask task, on a LocalCluster of ``n_workers`` processes or the cluster at
     ``scheduler`` (:func:`lhc_vae.cluster.dask_client`); in this process when one worker is asked
     for and no scheduler. Returns the files in the order of ``paths``; every rejected line keeps its
-    file and line number."""
-    paths = [Path(p) for p in paths]
+    file and line number. Paths are made absolute (remote workers share the file system, not the
+    working directory), and each task's key names the file's path, size and time, so two runs on a
+    shared scheduler never take each other's results."""
+    paths = [Path(p).resolve() for p in paths]
     if n_workers <= 1 and not scheduler:
-        return [read_darkmachines(p, chunk_lines) for p in paths]
+        return [_read_one(p, chunk_lines) for p in paths]
     with dask_client(n_workers, scheduler) as client:
-        futures = [
-            client.submit(read_darkmachines, p, chunk_lines, key=f"parse-{i}-{p.name}", pure=False)
-            for i, p in enumerate(paths)
-        ]
+        futures = []
+        for p in paths:
+            stat = p.stat()
+            tag = hashlib.sha1(f"{p}:{stat.st_size}:{stat.st_mtime_ns}:{chunk_lines}".encode()).hexdigest()[:12]
+            futures.append(client.submit(_read_one, p, chunk_lines, key=f"parse-{p.name}-{tag}", pure=False))
         return client.gather(futures)
 
 
