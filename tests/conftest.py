@@ -24,13 +24,16 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A copy of the project's configuration in a temporary directory, with empty data/ (and MLflow
-    tracking off in conf/local)."""
+    tracking off)."""
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     shutil.copytree(ROOT / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("local"))
     (tmp_path / "conf" / "local").mkdir()
     # MLflow tracking off unless a test asks for it (--params tracking.enabled=true): a store per test
-    # project costs seconds per `kedro run`; tests/test_vae_pipelines.py reads tracked runs back
-    (tmp_path / "conf" / "local" / "parameters_tracking.yml").write_text("tracking:\n  enabled: false\n")
+    # project costs seconds per `kedro run`; tests/test_vae_pipelines.py reads tracked runs back. Set in
+    # the copy of conf/base: a parameters file in conf/local makes Kedro replace, not merge, a
+    # dictionary given with --params (report.n_bootstrap=5 would drop the rest of `report`).
+    tracking = tmp_path / "conf" / "base" / "parameters_tracking.yml"
+    tracking.write_text(tracking.read_text().replace("enabled: true", "enabled: false", 1))
     (tmp_path / "data").mkdir()
     (tmp_path / "src").mkdir()  # the package itself is installed (editable)
     return tmp_path

@@ -106,7 +106,7 @@ def test_exp3_trains_generates_and_regenerates(project):
     assert proc.returncode != 0
     out = "".join((proc.stdout + proc.stderr).split())
     assert "model_input" in out and "kedrorun--pipeline=preprocessing" in out
-    assert not (project / "mlruns").exists()  # tracking.enabled false (conf/local): no MLflow store opened
+    assert not (project / "mlruns").exists()  # tracking.enabled false (the project fixture): no MLflow store opened
 
     kedro(project, "run", "--pipeline=preprocessing")
     assert not (project / "mlruns").exists() and not (project / "mlflow.db").exists()  # a whole run, tracking off

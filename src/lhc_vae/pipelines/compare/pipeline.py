@@ -36,7 +36,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 report_figures,
-                inputs=["compare_truth", "params:report", "compare_run"],
+                inputs=["compare_truth", "params:report", "params:compare.title", "compare_run"],
                 outputs=["compare_figures", "compare_images"],
                 name="compare_figures_node",
             ),
