@@ -33,6 +33,7 @@ from typing import Any
 
 import mlflow
 import pandas as pd
+from kedro.config import MissingConfigException
 from kedro.framework.hooks import hook_impl
 from kedro.utils import find_kedro_project
 from kedro_mlflow.config.kedro_mlflow_config import KedroMlflowConfig
@@ -271,7 +272,11 @@ class RunTracking(MlflowHook):
         if self.enabled:
             super().after_context_created(context)
         else:  # the settings without a store (`kedro mlflow ui` reads them), nothing set up
-            context.__setattr__("mlflow", KedroMlflowConfig.model_validate(context.config_loader["mlflow"]))
+            try:
+                settings = context.config_loader["mlflow"]
+            except MissingConfigException:
+                settings = {}
+            context.__setattr__("mlflow", KedroMlflowConfig.model_validate(settings))
 
     @hook_impl
     def after_catalog_created(self, catalog, conf_catalog, conf_creds, parameters, save_version, load_versions):
