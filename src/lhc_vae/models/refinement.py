@@ -136,8 +136,15 @@ class RefinedRun:
     Reproducible: the candidates' seeds and the accept draws derive from ``seed``; kept events are
     numbered 0..count-1."""
 
-    def __init__(self, inner, refiner: Refiner, max_candidates_per_event: float = 50.0, chunk: int = 200_000) -> None:
-        self.inner, self.refiner = inner, refiner
+    def __init__(
+        self,
+        inner,
+        refiner: Refiner,
+        max_candidates_per_event: float = 50.0,
+        chunk: int = 200_000,
+        name: str = "refined generation",
+    ) -> None:
+        self.inner, self.refiner, self.name = inner, refiner, name
         self.max_candidates_per_event, self.chunk = float(max_candidates_per_event), int(chunk)
         self.last: dict[str, float] = {}
         self.candidates = self.kept = 0
@@ -152,7 +159,7 @@ class RefinedRun:
         while n_kept < count:
             if n_candidates >= limit:
                 raise RuntimeError(
-                    f"refined generation kept {n_kept} of {n_candidates} candidates, fewer than the {count} asked "
+                    f"{self.name} kept {n_kept} of {n_candidates} candidates, fewer than the {count} asked "
                     f"for within refine.max_candidates_per_event = {self.max_candidates_per_event:g}; a lower "
                     "refine.w_max keeps more candidates (and corrects less)"
                 )
@@ -199,6 +206,6 @@ def staged_refinement(
         candidates, _ = run(n_fit, seed + 7 + k)
         generated = full_event_matrix(candidates.events, candidates.objects)
         refiner = fit_refiner(truth, generated, float(w), seed + 1 + k, n_fit)
-        run = RefinedRun(run, refiner, max_candidates_per_event, chunk)
+        run = RefinedRun(run, refiner, max_candidates_per_event, chunk, f"refinement stage {k + 1} of {len(w_max)}")
         stages.append(run)
     return stages
