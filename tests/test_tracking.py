@@ -83,3 +83,51 @@ def test_values_that_are_not_finite_numbers_are_not_logged(bad):
     metrics = pd.DataFrame({"run": ["exp2/beta_0p2/normal"], "subset": ["all events"], "auc_full": [bad]})
     per_variable = pd.DataFrame({"run": ["exp2/beta_0p2/normal"], "variable": ["met"], "w1_sample": [bad]})
     assert report_metrics(metrics, per_variable, timestamp=1) == {"exp2/beta_0p2/normal": []}
+
+
+class _NoFiles:
+    """A catalog without files: nothing on disk to read or to log as an artifact."""
+
+    def exists(self, name: str) -> bool:
+        return False
+
+    def get(self, name: str):
+        return None
+
+
+def test_runs_get_the_reports_names_and_training_whatever_the_order_of_saves(tmp_path):
+    """Against a real MLflow store: a multi-model run saves its generation record before its training
+    summary; a BGMM run of models trained in the same session takes their training parameters."""
+    from mlflow.tracking import MlflowClient
+
+    from lhc_vae.tracking import RunTracking
+
+    hook = RunTracking()
+    hook.enabled, hook._tracking, hook.log_models = True, True, False
+    hook.client = client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    hook.experiment_id = client.create_experiment("t", artifact_location=str(tmp_path / "artifacts"))
+    hook.run_id = client.create_run(hook.experiment_id).info.run_id
+    hook._catalog = _NoFiles()
+    hook._produced = {"exp1_sweep.alpha_0p3.training", "exp3_sweep.beta_0p5.training"}
+    hook._session_params = {"git_commit": "abc", "process": "ttbar", "seed": 42}
+
+    multi = "exp1_sweep.alpha_0p3"
+    hook._saved(f"{multi}.generation_stats", {"experiment": "exp1", "latent_prior": "truth", "n_generated": 10}, None)
+    run = client.get_run(hook._runs[multi])
+    assert run.info.run_name == multi and "alpha" not in run.data.params  # its training is still to come
+    training = {"experiment": "exp1", "variator": "alpha", "alpha": 0.3, "seed": 7}
+    training["components"] = {"j": {"n_train": 5, "epochs": 2, "history": {"loss": [2.0, 1.0]}}}
+    hook._saved(f"{multi}.training", training, None)
+    run = client.get_run(hook._runs[multi])
+    assert run.info.run_name == "exp1/alpha_0p3/truth" and run.data.params["alpha"] == "0.3"
+    assert run.data.params["seed"] == "7"  # the run's own seed, not the session's 42
+    assert [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, "j.loss")] == [(0, 2.0), (1, 1.0)]
+    assert run.data.tags["mlflow.parentRunId"] == hook.run_id
+
+    hook._saved("exp3_sweep.beta_0p5.training", {"experiment": "exp3", "variator": "beta", "beta": 0.5}, None)
+    bgmm = "exp3_sweep.beta_0p5.bgmm"
+    hook._saved(f"{bgmm}.generation_stats", {"experiment": "exp3", "latent_prior": "bgmm", "n_generated": 10}, None)
+    run = client.get_run(hook._runs[bgmm])
+    assert run.info.run_name == "exp3/beta_0p5/bgmm" and run.data.params["beta"] == "0.5"
+    assert run.data.tags["trained_in"] == "exp3_sweep.beta_0p5"
+    assert hook._labels == {"exp1/alpha_0p3/truth": multi, "exp3/beta_0p5/bgmm": bgmm}

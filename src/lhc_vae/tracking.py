@@ -250,6 +250,8 @@ class RunTracking(MlflowHook):
         self._with_training: dict[str, Mapping[str, Any]] = {}  # namespace -> its logged training record
         self._session_params: dict[str, Any] = {}
         self._report: dict[str, pd.DataFrame] = {}
+        self._stats: dict[str, Mapping[str, Any]] = {}  # namespace -> its generation record
+        self._produced: set[str] = set()  # datasets this session's pipeline writes
 
     def _safely(self, what: str, call: Callable[..., Any], *args: Any) -> None:
         """Tracking never stops a run: an error of the store (locked, full disk, a limit of MLflow)
@@ -295,6 +297,7 @@ class RunTracking(MlflowHook):
             self._tracking = False
             return
         self._catalog = catalog
+        self._produced = set(pipeline.all_outputs())
         self.client = self.mlflow_config.server._mlflow_client
         self.experiment_id = self.mlflow_config.tracking.experiment._experiment.experiment_id
         self._session_params = {"git_commit": git_commit(self.project_path)}
@@ -356,21 +359,21 @@ class RunTracking(MlflowHook):
         now = int(time.time() * 1000)
         if kind == "training" and namespace:
             self._log_training(namespace, data, now)
+            if namespace in self._stats:  # a multi-model run may generate before its training summary
+                self._name(namespace, now)
         elif kind == "generation_stats" and namespace:
-            training = self._training_record(namespace, now)
-            run = self._run(namespace, namespace)
-            if training is not None:
-                label = run_label(training, data)
-                self._labels[label] = namespace
-                self.client.set_tag(run, "mlflow.runName", label)
-            self._log(run, self._generation_params(data), generation_metrics(data, now))
+            self._stats[namespace] = data
+            self._log(self._run(namespace, namespace), self._generation_params(data), generation_metrics(data, now))
+            self._name(namespace, now)
         elif dataset_name.startswith("report_sample__") and node is not None and node.namespace:
             # a run as the report sees it (a report-only session generates nothing): its label, its
             # training and generation records; the node is in the run's namespace
             namespace = node.namespace
             label = data["label"]
             self._labels[label] = namespace
-            if namespace not in self._runs:
+            if namespace in self._runs:
+                self.client.set_tag(self._runs[namespace], "mlflow.runName", label)
+            else:
                 run = self._run(namespace, label)
                 self._log(run, training_params(data["training"]), [])
                 self._log(run, self._generation_params(data["stats"]), generation_metrics(data["stats"], now))
@@ -408,17 +411,31 @@ class RunTracking(MlflowHook):
             params["refine.proposal_scale"] = stats["refinement"].get("proposal_scale", 1.0)
         return params
 
+    def _name(self, namespace: str, now: int) -> None:
+        """Name a generation run like the report's row (``exp1/alpha_0p3/truth``) once its training
+        record is known."""
+        training = self._training_record(namespace, now)
+        if training is not None:
+            label = run_label(training, self._stats[namespace])
+            self._labels[label] = namespace
+            self.client.set_tag(self._runs[namespace], "mlflow.runName", label)
+
     def _training_record(self, namespace: str, now: int) -> Mapping[str, Any] | None:
         """The training record of the models a generation run uses: logged by this session's training
-        node, or read from its dataset (a BGMM or refined run, ``E_generate``) and logged as parameters."""
+        node, or read from its dataset (a BGMM or refined run, ``E_generate``) and logged as parameters.
+        None while this session's pipeline has still to write it (never an older record on disk)."""
         if namespace in self._with_training:
             return self._with_training[namespace]
-        name = f"{trained_namespace(namespace)}.training"
-        if not self._catalog.exists(name):
+        trained = trained_namespace(namespace)
+        name = f"{trained}.training"
+        if trained in self._with_training:  # a BGMM or refined run of models trained in this session
+            training = self._with_training[trained]
+        elif name in self._produced or not self._catalog.exists(name):
             return None
-        training = self._catalog.load(name)
+        else:
+            training = self._catalog.load(name)
         self._log_training(namespace, training, now, history=False)
-        self.client.set_tag(self._runs[namespace], "trained_in", trained_namespace(namespace))
+        self.client.set_tag(self._runs[namespace], "trained_in", trained)
         return training
 
     def _log_training(self, namespace: str, training: Mapping[str, Any], now: int, history: bool = True) -> None:
