@@ -13,6 +13,23 @@ def run_tag(variator: str, value: float) -> str:
     return f"{variator}_{value_tag(value)}"
 
 
+#: The report's truth-against-truth row (metrics table; its subset in the ``subset`` column).
+FLOOR = "truth vs truth (floor)"
+
+
+def floor_label(subset: str) -> str:
+    """The floor's rows of the report's per-variable table: ``floor (exp3)``, ``floor (all events)``."""
+    return f"floor ({subset})"
+
+
+def floor_subset(label: str) -> str | None:
+    """The subset of a :func:`floor_label`, or None for any other label."""
+    head, tail = floor_label("\0").split("\0")
+    if len(label) < len(head) + len(tail) or not (label.startswith(head) and label.endswith(tail)):
+        return None
+    return label[len(head) : len(label) - len(tail)]
+
+
 def run_label(training: dict, stats: dict) -> str:
     """A generation run's name in the report and the tracker: ``exp3/beta_1p5/normal`` (experiment,
     variator and value of its training record, latent prior of its generation record)."""

@@ -40,7 +40,7 @@ from kedro_mlflow.config.kedro_mlflow_config import KedroMlflowConfig
 from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
 from mlflow.entities import Metric, Param, RunStatus
 
-from lhc_vae.tags import run_label, trained_namespace
+from lhc_vae.tags import FLOOR, floor_subset, run_label, trained_namespace
 
 log = logging.getLogger(__name__)
 
@@ -209,11 +209,9 @@ def report_metrics(metrics: pd.DataFrame, per_variable: pd.DataFrame | None, tim
 def _row_key(row: pd.Series) -> str:
     """A run's label; a truth-vs-truth floor row ``floor.<subset>`` (``floor.all``, ``floor.exp3``)."""
     label = str(row["run"])
-    if label.startswith("truth vs truth"):  # metrics table: the subset in its own column
+    if label == FLOOR:  # metrics table: the subset in its own column
         subset = str(row.get("subset", "all"))
-    elif label.startswith("floor ("):  # per-variable table: floor (<subset>)
-        subset = label[len("floor (") : -1]
-    else:
+    elif (subset := floor_subset(label)) is None:  # per-variable table: floor (<subset>)
         return label
     return "floor." + ("all" if subset.startswith("all") else subset.split(":")[0].strip())
 
@@ -362,8 +360,7 @@ class RunTracking(MlflowHook):
             if namespace in self._stats:  # a multi-model run may generate before its training summary
                 self._name(namespace, now)
         elif kind == "generation_stats" and namespace:
-            self._stats[namespace] = data
-            self._log(self._run(namespace, namespace), self._generation_params(data), generation_metrics(data, now))
+            self._log_generation(namespace, data, now)
             self._name(namespace, now)
         elif dataset_name.startswith("report_sample__") and node is not None and node.namespace:
             # a run as the report sees it (a report-only session generates nothing): its label, its
@@ -374,10 +371,10 @@ class RunTracking(MlflowHook):
             if namespace in self._runs:
                 self.client.set_tag(self._runs[namespace], "mlflow.runName", label)
             else:
-                run = self._run(namespace, label)
-                self._log(run, training_params(data["training"]), [])
-                self._log(run, self._generation_params(data["stats"]), generation_metrics(data["stats"], now))
-                self.client.set_tag(run, "trained_in", trained_namespace(namespace))
+                self._run(namespace, label)
+                self._log_training(namespace, data["training"], now, history=False)
+                self._log_generation(namespace, data["stats"], now)
+                self.client.set_tag(self._runs[namespace], "trained_in", trained_namespace(namespace))
             return
         elif kind in ("report_metrics", "report_per_variable"):  # saved one after the other by one node
             self._report[kind] = data
@@ -386,8 +383,8 @@ class RunTracking(MlflowHook):
                 self._report = {}
             return
         elif kind == "report_html":
-            self._log_session_artifact(dataset_name, "report")
-            self._log_session_artifact(f"{namespace + '.' if namespace else ''}report_figures", "report")
+            self._log_file(lambda: self.run_id, dataset_name, "report")
+            self._log_file(lambda: self.run_id, f"{namespace + '.' if namespace else ''}report_figures", "report")
             return
         if namespace and (kind.startswith("component_") or kind in ARTIFACTS):
             self._log_artifact(namespace, dataset_name, ARTIFACTS.get(kind, "model"))
@@ -444,6 +441,10 @@ class RunTracking(MlflowHook):
         self._log(run, training_params(training), metrics)
         self._with_training[namespace] = training
 
+    def _log_generation(self, namespace: str, stats: Mapping[str, Any], now: int) -> None:
+        self._stats[namespace] = stats
+        self._log(self._run(namespace, namespace), self._generation_params(stats), generation_metrics(stats, now))
+
     def _log(self, run: str, params: Mapping[str, Any], metrics: Iterable[Metric]) -> None:
         """Parameters not yet on the run (MLflow refuses to change one) and metrics, in batches."""
         have = self.client.get_run(run).data.params if params else {}
@@ -471,23 +472,18 @@ class RunTracking(MlflowHook):
     def _log_artifact(self, namespace: str, dataset_name: str, folder: str) -> None:
         if folder == "model" and not self.log_models:
             return
-        path = self._path(dataset_name)
-        if path is None or not path.exists():
-            return
-        run = self._run(namespace, namespace)
-        if path.is_dir():
-            self.client.log_artifacts(run, str(path), f"{folder}/{path.name}".strip("/"))
-        else:
-            self.client.log_artifact(run, str(path), folder or None)
+        self._log_file(lambda: self._run(namespace, namespace), dataset_name, folder)
 
-    def _log_session_artifact(self, dataset_name: str, folder: str) -> None:
+    def _log_file(self, run: Callable[[], str], dataset_name: str, folder: str) -> None:
+        """A dataset's file or folder as an artifact of ``run()`` under ``folder`` (nothing if the
+        dataset has no file on disk); the run is asked for only when there is something to log."""
         path = self._path(dataset_name)
         if path is None or not path.exists():
             return
         if path.is_dir():
-            self.client.log_artifacts(self.run_id, str(path), f"{folder}/{path.name}")
+            self.client.log_artifacts(run(), str(path), f"{folder}/{path.name}".strip("/"))
         else:
-            self.client.log_artifact(self.run_id, str(path), folder)
+            self.client.log_artifact(run(), str(path), folder or None)
 
     def _finish(self, status: int) -> None:
         for run in self._runs.values():

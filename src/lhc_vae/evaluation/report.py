@@ -15,6 +15,8 @@ import jinja2
 import numpy as np
 import pandas as pd
 
+from lhc_vae.tags import FLOOR
+
 #: (key, header, key of its uncertainty or None), in table order.
 TABLE_COLUMNS: list[tuple[str, str, str | None]] = [
     ("run", "run", None),
@@ -113,11 +115,7 @@ def table(frame: pd.DataFrame, columns: list[tuple[str, str, str | None]]) -> di
     """The cells of an HTML table of ``frame`` (formatted by :func:`fmt`): reference rows yellow, floors green."""
     rows = []
     for _, row in frame.iterrows():
-        css = (
-            "ref"
-            if row.get("reference") is True
-            else ("floor" if str(row.get("run", "")).startswith("truth vs truth") else "")
-        )
+        css = "ref" if row.get("reference") is True else ("floor" if str(row.get("run", "")) == FLOOR else "")
         cells = [fmt(row.get(key), row.get(err) if err else None) for key, _, err in columns]
         rows.append({"css": css, "cells": cells})
     return {"columns": [{"label": label} for _, label, _ in columns], "rows": rows}

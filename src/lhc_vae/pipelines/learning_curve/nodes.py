@@ -23,6 +23,7 @@ from lhc_vae.pipelines.multi import nodes as multi_nodes
 from lhc_vae.pipelines.multi.pipeline import component_names
 from lhc_vae.pipelines.report.nodes import subset_of, truth_samples
 from lhc_vae.pipelines.vae import nodes as vae_nodes
+from lhc_vae.tags import FLOOR
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +124,7 @@ def learning_curve(
     n_cmp = len(truth["validation"])
     kw = {"n_bootstrap": int(curve["n_bootstrap"]), "folds": int(report["folds"]), "physics_distances": False}
     pv, floor = compare(truth["test"], truth["validation"], truth["edges"], int(seed), **kw)
-    rows = [
-        {"experiment": experiment, "run": "truth vs truth (floor)", "n_train_requested": np.nan, **_point(floor, pv)}
-    ]
+    rows = [{"experiment": experiment, "run": FLOOR, "n_train_requested": np.nan, **_point(floor, pv)}]
     n_available = int((model_events["split"] == "train").sum())
     settings = {**params, **curve.get("training", {})}
     for n in training_sizes(n_available, curve["train_events"]):

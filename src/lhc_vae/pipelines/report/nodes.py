@@ -22,12 +22,11 @@ from lhc_vae.evaluation.plots import correlation_heatmaps, ratio_histogram, spee
 from lhc_vae.evaluation.report import png_base64, render_html
 from lhc_vae.events.split import take_events
 from lhc_vae.models.experiments import EXPERIMENTS
-from lhc_vae.tags import run_label
+from lhc_vae.tags import FLOOR, floor_label, run_label
 
 log = logging.getLogger(__name__)
 
 ALL = "all events"
-FLOOR = "truth vs truth (floor)"
 
 
 def subset_of(experiment: str) -> str:
@@ -143,7 +142,7 @@ def compute_metrics(
         pv, summary = compare(t["test"], t["validation"], t["edges"], int(seed), **kw)
         floors[subset] = summary
         rows.append({"run": FLOOR, "subset": describe_subset(subset), **_flat(summary)})
-        per_variable.append(pv.assign(run=f"floor ({subset})"))
+        per_variable.append(pv.assign(run=floor_label(subset)))
     summaries = {}
     for run in runs:
         t = truth[run["subset"]]
