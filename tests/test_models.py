@@ -253,6 +253,35 @@ def test_batch_norm_statistics_are_recalibrated_to_the_training_data():
     np.testing.assert_allclose(out.var(0), 1.0, rtol=1e-3)
 
 
+def test_validation_loss_is_measured_with_the_training_datas_batch_norm_statistics(tmp_path):
+    """An autoencoder whose encoder normalises inputs of mean 40 and spread 5 with BatchNormalization,
+    trained for 2 epochs of 4 steps: the moving averages (momentum 0.99) are still near their start
+    (0, 1), so Keras's validation pass would see inputs 40 standard deviations off. The recorded
+    validation loss of each epoch is that of the model with the exact training statistics: the last
+    epoch's equals evaluating the final weights after :func:`recalibrate_batch_norm` on the training data."""
+    from lhc_vae.models.vae import recalibrate_batch_norm
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(40.0, 5.0, size=(512, 3)).astype(np.float32)
+    xv = rng.normal(40.0, 5.0, size=(256, 3)).astype(np.float32)
+    keras.utils.set_random_seed(2)
+    inp = keras.Input((3,), name="x")
+    h = keras.layers.BatchNormalization(name="enc_bn")(keras.layers.Dense(8)(inp))
+    encoder = keras.Model({"x": inp}, keras.layers.Dense(2)(h), name="encoder")
+    z = keras.Input((2,))
+    decoder = keras.Model(z, keras.layers.Dense(3)(z), name="decoder")
+    x_in = keras.Input((3,), name="x")
+    model = keras.Model({"x": x_in}, {"x": decoder(encoder({"x": x_in}))})
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss={"x": "mse"})
+    history, _ = train(model, {"x": x}, {"x": xv}, None, {"epochs": 2, "batch_size": 128}, tmp_path / "c", verbose=0)
+    assert len(history["val_loss"]) == 2
+    bn = encoder.get_layer("enc_bn")
+    assert np.all(np.abs(bn.moving_mean.numpy()) > 1.0)  # calibrated: far from the lagging (0, ...) start
+    recalibrate_batch_norm(encoder, {"x": x})
+    again = model.evaluate({"x": xv}, {"x": xv}, batch_size=128, verbose=0, return_dict=True)["loss"]
+    assert again == pytest.approx(history["val_loss"][-1], rel=1e-4)
+
+
 def test_step_budget_and_early_stopping_keep_the_best_weights(tmp_path):
     """A budget of one epoch plus 2 steps stops inside epoch 2 after exactly that many optimizer
     steps, having seen the whole split once plus 2 x 64 events; early stopping on a small training
