@@ -204,6 +204,20 @@ class DelphesDataset(_FileDataset):
         raise DatasetError(f"{self._filepath}: Delphes files are read, not written")
 
 
+class ParquetFileDataset(_FileDataset):
+    """A Parquet table handed to a node as its path, for nodes that read it in record batches
+    (training, issue #14 item 4: memory flat in the sample size). Read-only: the table is written
+    by its ``ParquetTableDataset`` twin under the same name (Kedro transcoding, ``name@file``), so
+    the DAG keeps the edge from the node that writes it."""
+
+    def load(self) -> Path:
+        self._check_exists()
+        return self._filepath
+
+    def save(self, data: Any) -> None:
+        raise DatasetError(f"{self._filepath}: a ParquetFileDataset is read-only; save through its table dataset")
+
+
 class ParquetTableDataset(_FileDataset):
     """A DataFrame as Parquet: one file, or a directory partitioned by ``partition_cols``.
 

@@ -33,6 +33,7 @@ from typing import Any
 
 import mlflow
 import pandas as pd
+import pyarrow.parquet as pq
 from kedro.config import MissingConfigException
 from kedro.framework.hooks import hook_impl
 from kedro.utils import find_kedro_project
@@ -337,9 +338,11 @@ class RunTracking(MlflowHook):
     @hook_impl
     def after_dataset_loaded(self, dataset_name: str, data: Any, node) -> None:
         """The number of events in the sample (all splits), from the first table of it a node reads."""
-        events = dataset_name in ("primary_events", "model_input_events")
+        events = dataset_name in ("primary_events", "model_input_events@table", "model_input_events@file")
         if events and "sample_events" not in self._session_params:
-            self._safely(f"loading {dataset_name}", self._sample_size, len(data))
+            # a table in memory, or the path of its Parquet file (training streams it)
+            n = len(data) if isinstance(data, pd.DataFrame) else pq.ParquetFile(str(data)).metadata.num_rows
+            self._safely(f"loading {dataset_name}", self._sample_size, n)
 
     def _sample_size(self, n: int) -> None:
         self._session_params["sample_events"] = n

@@ -10,6 +10,7 @@ their own for generation.
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import keras
 import numpy as np
 
 from lhc_vae.models.losses import vae_loss
+from lhc_vae.models.streaming import SplitStream
 from lhc_vae.models.variators import AlphaVariator, BetaVariator
 
 
@@ -80,6 +82,23 @@ class Budget(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+#: Training data: the arrays in memory, or a split streamed from the model-input tables (issue #14 item 4).
+Data = dict[str, np.ndarray] | SplitStream
+
+#: Training events whose statistics set the BatchNormalization layers after training (all of them
+#: up to this number; the first ones of a streamed split beyond it).
+CALIBRATION_EVENTS = 200_000
+
+
+def n_events(data: Data) -> int:
+    return data.n_events if isinstance(data, SplitStream) else len(next(iter(data.values())))
+
+
+def in_memory(data: Data, n: int) -> dict[str, np.ndarray]:
+    """Arrays in memory: the arrays themselves, or the first ``n`` events of a stream."""
+    return data.head(n) if isinstance(data, SplitStream) else data
+
+
 class CalibratedValidation(keras.callbacks.Callback):
     """Before every validation pass, set the BatchNormalization statistics of the model's encoder
     to the exact statistics of a fixed subsample of the training data (:func:`recalibrate_batch_norm`).
@@ -91,10 +110,13 @@ class CalibratedValidation(keras.callbacks.Callback):
     0.067 between epochs 3 and 4 while its training loss fell), so the kept epoch was chosen by the
     lag, not by the fit. Generation already used recalibrated statistics; now validation does too."""
 
-    def __init__(self, arrays: dict[str, np.ndarray], n_max: int = 20000, seed: int = 0):
+    #: Events whose statistics stand for the training data's (a random subsample of arrays in memory).
+    N_MAX = 20000
+
+    def __init__(self, arrays: dict[str, np.ndarray], seed: int = 0):
         super().__init__()
         n = len(next(iter(arrays.values())))
-        rows = np.sort(np.random.default_rng(seed).choice(n, min(n, n_max), replace=False))
+        rows = np.sort(np.random.default_rng(seed).choice(n, min(n, self.N_MAX), replace=False))
         self.arrays = {k: np.asarray(v)[rows] for k, v in arrays.items()}
         self.layers_set = 0
 
@@ -106,12 +128,13 @@ class CalibratedValidation(keras.callbacks.Callback):
 
 def train(
     model: keras.Model,
-    train_arrays: dict[str, np.ndarray],
-    val_arrays: dict[str, np.ndarray] | None,
+    train_arrays: Data,
+    val_arrays: Data | None,
     beta: float | None,
     settings: dict[str, Any],
     backup_dir: str | Path,
     verbose: int = 2,
+    seed: int = 0,
 ) -> tuple[dict[str, list[float]], dict[str, Any]]:
     """Fit until convergence or budget, resumable from ``backup_dir`` (``BackupAndRestore``).
 
@@ -123,8 +146,11 @@ def train(
     Returns the per-epoch history and a record of how training went: optimizer steps, seconds,
     training events seen and events/s, the epoch whose weights were kept and what stopped it. After a
     resume (``BackupAndRestore``) steps and events count from the first session, seconds and the
-    history only from this one."""
-    n_train = len(next(iter(train_arrays.values())))
+    history only from this one.
+
+    The data are arrays in memory, or :class:`~lhc_vae.models.streaming.SplitStream` s read from
+    the model-input tables in batches through ``tf.data`` (shuffled inside chunks with ``seed``)."""
+    n_train = n_events(train_arrays)
     batch_size = int(settings["batch_size"])
     epochs = int(settings["epochs"])
     budget = Budget(settings.get("max_steps"), settings.get("max_seconds"))
@@ -136,7 +162,7 @@ def train(
     stopping = settings.get("early_stopping")
     early = None
     if val_arrays is not None:
-        callbacks.append(CalibratedValidation(train_arrays))
+        callbacks.append(CalibratedValidation(in_memory(train_arrays, CalibratedValidation.N_MAX)))
     if stopping and val_arrays is not None:
         early = keras.callbacks.EarlyStopping(
             monitor="val_loss",
@@ -148,16 +174,22 @@ def train(
     if settings.get("reduce_lr"):
         callbacks.append(keras.callbacks.ReduceLROnPlateau(**settings["reduce_lr"]))
     start = time.perf_counter()
-    history = model.fit(
-        train_arrays,
-        targets(train_arrays, beta),
-        validation_data=(val_arrays, targets(val_arrays, beta)) if val_arrays is not None else None,
-        epochs=epochs,
-        batch_size=batch_size,
-        shuffle=True,
-        callbacks=callbacks,
-        verbose=verbose,
-    )
+    if isinstance(train_arrays, SplitStream):
+        with_targets = partial(targets, beta=beta)
+        data: dict[str, Any] = {
+            "x": train_arrays.dataset(batch_size, with_targets, seed=seed),
+            "validation_data": None if val_arrays is None else val_arrays.dataset(batch_size, with_targets),
+            "shuffle": False,  # each epoch's order is the stream's (shuffled inside chunks)
+        }
+    else:
+        data = {
+            "x": train_arrays,
+            "y": targets(train_arrays, beta),
+            "validation_data": (val_arrays, targets(val_arrays, beta)) if val_arrays is not None else None,
+            "batch_size": batch_size,
+            "shuffle": True,
+        }
+    history = model.fit(**data, epochs=epochs, callbacks=callbacks, verbose=verbose)
     seconds = time.perf_counter() - start
     record = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     n_epochs = len(record.get("loss", []))
@@ -272,8 +304,8 @@ def fit_vae(
     decoder: keras.Model,
     variator: str,
     losses: dict[str, Any],
-    train_arrays: dict[str, np.ndarray],
-    val_arrays: dict[str, np.ndarray] | None,
+    train_arrays: Data,
+    val_arrays: Data | None,
     alpha: float,
     beta: float,
     seed: int,
@@ -291,7 +323,9 @@ def fit_vae(
     model = assemble(encoder, decoder, variator, alpha=float(alpha), seed=int(seed))
     use_beta = float(beta) if variator == "beta" else None
     compile_vae(model, losses, use_beta, float(settings["learning_rate"]))
-    has_val = val_arrays is not None and len(next(iter(val_arrays.values()))) > 0
-    history, control = train(model, train_arrays, val_arrays if has_val else None, use_beta, settings, backup_dir)
-    recalibrate_batch_norm(encoder, train_arrays)
+    has_val = val_arrays is not None and n_events(val_arrays) > 0
+    history, control = train(
+        model, train_arrays, val_arrays if has_val else None, use_beta, settings, backup_dir, seed=int(seed)
+    )
+    recalibrate_batch_norm(encoder, in_memory(train_arrays, CALIBRATION_EVENTS))
     return history, control

@@ -69,8 +69,8 @@ def create_pipeline(runs: tuple[str, ...], namespace: str | None = None) -> Pipe
                 benchmark_models,
                 inputs=[
                     "feature_scaler",
-                    "model_input_events",
-                    "model_input_objects",
+                    "model_input_events@table",
+                    "model_input_objects@table",
                     "params:process",
                     "params:benchmark",
                     "params:exp1",

@@ -13,7 +13,13 @@ from kedro.pipeline import Node, Pipeline, pipeline
 from lhc_vae.pipelines.learning_curve.nodes import learning_curve, plot_learning_curve, plot_learning_curves
 from lhc_vae.pipelines.vae.pipeline import constant_node
 
-INPUTS = ["model_input_events", "model_input_objects", "feature_scaler", "primary_events", "primary_objects"]
+INPUTS = [
+    "model_input_events@table",
+    "model_input_objects@table",
+    "feature_scaler",
+    "primary_events",
+    "primary_objects",
+]
 
 
 def _experiment_curve(experiment: str, value: float) -> Pipeline:

@@ -20,7 +20,7 @@ from lhc_vae.pipelines.multi.nodes import (
     summarise_training,
     train_component,
 )
-from lhc_vae.pipelines.vae.pipeline import fixed_value_inputs, namespaced, training_inputs
+from lhc_vae.pipelines.vae.pipeline import MODEL_INPUT_TABLES, fixed_value_inputs, namespaced, training_inputs
 from lhc_vae.tags import run_tag
 
 
@@ -36,7 +36,8 @@ def _train(experiment: str, alpha_input: str, beta_input: str) -> Pipeline:
         nodes.append(
             Node(
                 func,
-                inputs=training_inputs(alpha_input, beta_input),
+                # exp I/II's components are built from tables in memory (not streamed yet, issue #14)
+                inputs=training_inputs(alpha_input, beta_input, MODEL_INPUT_TABLES),
                 outputs=f"component_{name}",
                 name=f"train_{name}",
             )
@@ -53,7 +54,7 @@ def _train(experiment: str, alpha_input: str, beta_input: str) -> Pipeline:
         nodes.append(
             Node(
                 fit_mask_generator,
-                inputs=["model_input_events", "params:vae"],
+                inputs=["model_input_events@table", "params:vae"],
                 outputs="mask_generator",
                 name="fit_mask_generator",
             )
@@ -68,8 +69,8 @@ def _generate(experiment: str, alpha_input: str) -> Pipeline:
             Node(
                 generate_events,
                 inputs=[
-                    "model_input_events",
-                    "model_input_objects",
+                    "model_input_events@table",
+                    "model_input_objects@table",
                     "feature_scaler",
                     mask_input,
                     "params:n_generate",
@@ -85,7 +86,7 @@ def _generate(experiment: str, alpha_input: str) -> Pipeline:
             ),
             Node(
                 mask_proportion_plots,
-                inputs=["generated_events", "model_input_events", "params:vae"],
+                inputs=["generated_events", "model_input_events@table", "params:vae"],
                 outputs="mask_plots",
                 name="mask_proportion_plots",
             ),

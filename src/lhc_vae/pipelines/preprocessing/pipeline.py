@@ -41,7 +41,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 make_model_input,
                 inputs=["primary_events", "primary_objects", "feature_scaler"],
-                outputs=["model_input_events", "model_input_objects"],
+                outputs=["model_input_events@table", "model_input_objects@table"],
                 name="make_model_input_node",
             ),
         ]

@@ -17,26 +17,32 @@ import numpy as np
 import pandas as pd
 
 from lhc_vae.evaluation.features import full_event_matrix
+from lhc_vae.events.chunks import Table
 from lhc_vae.events.features import FeatureScaler
 from lhc_vae.events.schema import EventTables
-from lhc_vae.events.split import split_tables, take_events
+from lhc_vae.events.split import take_events
 from lhc_vae.models import priors, refinement
 from lhc_vae.models.experiments import Experiment, get_experiment
 from lhc_vae.models.generation import START_POINTS, run_generation, single_model_run
 from lhc_vae.models.losses import continuous_outputs, loss_record
+from lhc_vae.models.streaming import SplitStream, count_split
 from lhc_vae.models.vae import encode, fit_vae, likelihood_sigma
 from lhc_vae.tags import resolve_prior, run_tag
 
 log = logging.getLogger(__name__)
 
 
-def _split_arrays(exp: Experiment, events: pd.DataFrame, objects: pd.DataFrame, split: str) -> dict[str, np.ndarray]:
-    return exp.layout.to_arrays(*split_tables(events, objects, split, exp.layout.select(events)))
+#: Training events whose encodings the BGMM prior is fitted on (the first ones of the split beyond it).
+BGMM_FIT_EVENTS = 500_000
+
+
+def _stream(exp: Experiment, events: Table, objects: Table, split: str) -> SplitStream:
+    return SplitStream(events, objects, exp.layout, split)
 
 
 def train_vae(
-    model_events: pd.DataFrame,
-    model_objects: pd.DataFrame,
+    model_events: Table,
+    model_objects: Table,
     alpha: float,
     beta: float,
     seed: int,
@@ -45,12 +51,16 @@ def train_vae(
 ) -> tuple[keras.Model, keras.Model, dict[str, Any]]:
     """Train the experiment's VAE on the training split (validation split for monitoring).
 
+    The model-input tables are DataFrames, or the paths of their Parquet files (the catalog's
+    ``model_input_*@file``): then training streams them in batches through ``tf.data`` and its
+    memory does not grow with the sample (issue #14 item 4; :mod:`lhc_vae.models.streaming`).
+
     The loss is thesis eq. 4.2 with summed reconstruction and KL terms per event, so the recorded
     ``beta`` (and ``effective_beta``, the same number) is the thesis's beta."""
     exp = get_experiment(params["experiment"])
-    train_arrays = _split_arrays(exp, model_events, model_objects, "train")
-    val_arrays = _split_arrays(exp, model_events, model_objects, "validation")
-    n_train = len(train_arrays["met"])
+    train_arrays = _stream(exp, model_events, model_objects, "train")
+    val_arrays = _stream(exp, model_events, model_objects, "validation")
+    n_train = train_arrays.n_events
     if n_train == 0:
         raise ValueError(f"{exp.name}: no training events pass the experiment's event filter")
     keras.utils.set_random_seed(int(seed))
@@ -65,7 +75,7 @@ def train_vae(
         exp.name,
         tag,
         n_train,
-        len(val_arrays["met"]),
+        val_arrays.n_events,
         params["epochs"],
     )
     history, control = fit_vae(
@@ -80,8 +90,8 @@ def train_vae(
         **loss_record(exp.variator, use_beta),
         "seed": int(seed),
         "n_train_events": n_train,
-        "n_validation_events": len(val_arrays["met"]),
-        "fraction_of_training_split_used": n_train / max(int((model_events["split"] == "train").sum()), 1),
+        "n_validation_events": val_arrays.n_events,
+        "fraction_of_training_split_used": n_train / max(count_split(model_events, "train"), 1),
         "encoder_params": encoder.count_params(),
         "decoder_params": decoder.count_params(),
         # epochs run, optimizer steps, seconds, training events/s, the epoch kept and what stopped training
@@ -111,8 +121,8 @@ def plot_history(info: dict[str, Any]) -> plt.Figure:
 def fit_latent_prior(
     encoder: keras.Model,
     decoder: keras.Model,
-    model_events: pd.DataFrame,
-    model_objects: pd.DataFrame,
+    model_events: Table,
+    model_objects: Table,
     latent_prior: str,
     bgmm_components: int,
     seed: int,
@@ -121,7 +131,9 @@ def fit_latent_prior(
     """The generative model around the trained decoder: the latent prior (N(0,1), a BGMM on
     training encodings, or validation truth events for alpha-VAEs) and, with
     ``params["likelihood_noise"]``, the decoder's Gaussian sigma per continuous output, measured
-    on the validation split (:func:`lhc_vae.models.vae.likelihood_sigma`).
+    on the validation split (:func:`lhc_vae.models.vae.likelihood_sigma`). The tables: DataFrames or
+    Parquet paths, as for :func:`train_vae`; the BGMM is fitted on the first ``BGMM_FIT_EVENTS``
+    training events.
 
     Truth-perturbation uses the *validation* split so the test split stays untouched for evaluation.
     The ``truth`` prior keeps the events' model-input arrays, not their encodings: generation
@@ -131,11 +143,11 @@ def fit_latent_prior(
     kind = resolve_prior(latent_prior, exp.variator)
     prior: dict[str, Any] = {"kind": kind, "latent_dim": int(params["latent_dim"])}
     if params.get("likelihood_noise"):
-        validation = _split_arrays(exp, model_events, model_objects, "validation")
+        validation = _stream(exp, model_events, model_objects, "validation").head()
         prior["likelihood_sigma"] = likelihood_sigma(encoder, decoder, validation, continuous_outputs(exp.losses))
         log.info("%s: decoder sigma per feature (validation) %s", exp.name, prior["likelihood_sigma"])
     if kind == "bgmm":
-        encoded = encode(encoder, _split_arrays(exp, model_events, model_objects, "train"))
+        encoded = encode(encoder, _stream(exp, model_events, model_objects, "train").head(BGMM_FIT_EVENTS))
         active = priors.active_dimensions(encoded["z_mean"], encoded.get("z_log_var"))
         if active.size == 0:  # a collapsed encoder (e.g. one epoch): fit every dimension, as without the selection
             log.warning(
@@ -157,12 +169,13 @@ def fit_latent_prior(
             prior["latent_dim"],
         )
     elif kind == "truth":
-        prior["inputs"] = _split_arrays(exp, model_events, model_objects, "validation")
-        if len(prior["inputs"]["met"]) == 0:
+        validation = _stream(exp, model_events, model_objects, "validation")
+        if validation.n_events == 0:
             raise ValueError(
                 f"{exp.name}: no validation events pass the experiment's event filter; "
                 "the truth prior has no start point"
             )
+        prior["inputs"] = validation.head()
     return prior
 
 

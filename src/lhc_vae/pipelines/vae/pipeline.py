@@ -24,7 +24,19 @@ from lhc_vae.pipelines.vae.nodes import fit_latent_prior, generate_events, gener
 from lhc_vae.tags import derived_namespace, run_tag
 
 GLOBAL_PARAMS = ("alpha", "beta", "seed", "process", "latent_prior", "bgmm_components", "n_generate")
-SHARED_INPUTS = {"model_input_events", "model_input_objects", "feature_scaler", "primary_events", "primary_objects"}
+SHARED_INPUTS = {
+    "model_input_events@table",
+    "model_input_objects@table",
+    "model_input_events@file",
+    "model_input_objects@file",
+    "feature_scaler",
+    "primary_events",
+    "primary_objects",
+}
+#: The model input as Parquet paths: training and the prior fit stream it (issue #14 item 4).
+MODEL_INPUT_FILES = ("model_input_events@file", "model_input_objects@file")
+#: The model input as tables in memory.
+MODEL_INPUT_TABLES = ("model_input_events@table", "model_input_objects@table")
 
 
 def constant(value: Any) -> Any:
@@ -37,18 +49,11 @@ def constant_node(value: Any, output: str) -> Node:
     return Node(update_wrapper(partial(constant, value), constant), inputs=None, outputs=output, name=output)
 
 
-def training_inputs(alpha_input: str, beta_input: str) -> list[str]:
-    """What every training node takes: the model input, the run's alpha and beta, seed, process and
-    the experiment's parameters (``params:vae``, renamed per experiment by :func:`namespaced`)."""
-    return [
-        "model_input_events",
-        "model_input_objects",
-        alpha_input,
-        beta_input,
-        "params:seed",
-        "params:process",
-        "params:vae",
-    ]
+def training_inputs(alpha_input: str, beta_input: str, model_input: tuple[str, str] = MODEL_INPUT_FILES) -> list[str]:
+    """What every training node takes: the model input (by default as Parquet paths, streamed), the
+    run's alpha and beta, seed, process and the experiment's parameters (``params:vae``, renamed per
+    experiment by :func:`namespaced`)."""
+    return [*model_input, alpha_input, beta_input, "params:seed", "params:process", "params:vae"]
 
 
 def _train(alpha_input: str, beta_input: str) -> Pipeline:
@@ -73,8 +78,7 @@ def _generate(alpha_input: str, prior_input: str = "params:latent_prior") -> Pip
                 inputs=[
                     "encoder",
                     "decoder",
-                    "model_input_events",
-                    "model_input_objects",
+                    *MODEL_INPUT_FILES,
                     prior_input,
                     "params:bgmm_components",
                     "params:seed",

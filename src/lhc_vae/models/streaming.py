@@ -1,0 +1,134 @@
+"""One split of the model input as model arrays, streamed in batches through ``tf.data``
+(issue #14 item 4).
+
+A :class:`SplitStream` reads the model-input tables chunk by chunk
+(:func:`lhc_vae.events.chunks.iter_event_chunks`), keeps the events of its split that the
+experiment's layout models (thesis §7.3.1, §7.6.1), turns each chunk into the layout's arrays and
+hands Keras fixed-size batches. Training then holds one chunk and a few batches, not the sample:
+its memory does not grow with the number of events. Each epoch shuffles the events inside every
+chunk with its own seeded stream; Monte Carlo events are independent draws, so the file order
+carries no structure to shuffle away.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import tensorflow as tf
+
+from lhc_vae.events.chunks import CHUNK_EVENTS, Table, iter_event_chunks
+from lhc_vae.events.schema import COUNT_COLUMNS
+from lhc_vae.events.split import split_tables
+
+
+def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def _take(arrays: dict[str, np.ndarray], rows: slice | np.ndarray) -> dict[str, np.ndarray]:
+    return {k: v[rows] for k, v in arrays.items()}
+
+
+def count_split(
+    events: Table,
+    split: str,
+    select: Callable[[pd.DataFrame], np.ndarray] | None = None,
+    chunk_events: int = CHUNK_EVENTS,
+) -> int:
+    """Events of ``split`` in an events table (DataFrame or Parquet path) that pass ``select``,
+    counted one record batch at a time."""
+    if isinstance(events, pd.DataFrame):
+        frames: Iterator[pd.DataFrame] = iter([events])
+    else:
+        columns = ["split", *COUNT_COLUMNS.values()]
+        batches = pq.ParquetFile(str(events)).iter_batches(batch_size=chunk_events, columns=columns)
+        frames = (b.to_pandas() for b in batches)
+    total = 0
+    for f in frames:
+        keep = (f["split"] == split).to_numpy()
+        total += int((keep & select(f)).sum() if select is not None else keep.sum())
+    return total
+
+
+@dataclass
+class SplitStream:
+    """The model arrays of the events of ``split`` that ``layout`` models, read from the
+    model-input tables (DataFrames or Parquet paths) ``chunk_events`` events at a time."""
+
+    events: Table
+    objects: Table
+    layout: Any
+    split: str
+    chunk_events: int = CHUNK_EVENTS
+    _n: int | None = field(default=None, repr=False)
+
+    def chunks(self) -> Iterator[dict[str, np.ndarray]]:
+        """The split's arrays, one chunk of the tables at a time (chunks without events skipped)."""
+        for ev, obj in iter_event_chunks(self.events, self.objects, self.chunk_events):
+            ev_s, obj_s = split_tables(ev, obj, self.split, self.layout.select(ev))
+            if len(ev_s):
+                yield self.layout.to_arrays(ev_s, obj_s)
+
+    @property
+    def n_events(self) -> int:
+        """Events of the split that the layout models (a pass over the events table alone)."""
+        if self._n is None:
+            self._n = count_split(self.events, self.split, self.layout.select, self.chunk_events)
+        return self._n
+
+    def head(self, n: int | None = None) -> dict[str, np.ndarray]:
+        """The arrays of the split's first ``n`` events (all of them with ``None``), in memory."""
+        parts, have = [], 0
+        for arrays in self.chunks():
+            parts.append(arrays)
+            have += len(arrays["met"])
+            if n is not None and have >= n:
+                break
+        if not parts:
+            raise ValueError(f"no events of the {self.split!r} split pass the experiment's event filter")
+        out = _concat(parts)
+        return out if n is None else _take(out, slice(0, n))
+
+    def batches(self, batch_size: int, seed: int | None, epoch: int) -> Iterator[dict[str, np.ndarray]]:
+        """Batches of exactly ``batch_size`` events (the last of the split may be shorter), the
+        events of each chunk in a random order drawn from (``seed``, ``epoch``); ``seed=None``
+        keeps the file order (validation)."""
+        rng = None if seed is None else np.random.default_rng([int(seed), int(epoch)])
+        carry: dict[str, np.ndarray] | None = None
+        for arrays in self.chunks():
+            if rng is not None:
+                arrays = _take(arrays, rng.permutation(len(arrays["met"])))
+            if carry is not None:
+                arrays = _concat([carry, arrays])
+            n = len(arrays["met"])
+            full = n - n % batch_size
+            for start in range(0, full, batch_size):
+                yield _take(arrays, slice(start, start + batch_size))
+            carry = _take(arrays, slice(full, n)) if full < n else None
+        if carry is not None:
+            yield carry
+
+    def dataset(self, batch_size: int, targets: Any, seed: int | None = None) -> tf.data.Dataset:
+        """A ``tf.data.Dataset`` of (inputs, ``targets(inputs)``) batches; every pass over it (a
+        Keras epoch) reads the tables again and draws the next epoch's order."""
+        first = self.head(1)
+        example_y = targets(first)
+
+        def spec(arrays: dict[str, np.ndarray]) -> dict[str, tf.TensorSpec]:
+            return {k: tf.TensorSpec((None, *v.shape[1:]), tf.as_dtype(v.dtype)) for k, v in arrays.items()}
+
+        epochs = iter(range(1 << 62))
+
+        def generate() -> Iterator[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]:
+            for x in self.batches(batch_size, seed, next(epochs)):
+                yield x, targets(x)
+
+        signature = (spec(first), spec(example_y))
+        n_batches = -(-self.n_events // int(batch_size))  # known to Keras: one epoch is one pass
+        dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
+        return dataset.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(2)
