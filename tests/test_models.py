@@ -251,6 +251,11 @@ def test_batch_norm_statistics_are_recalibrated_to_the_training_data():
     out = model.predict({"x": x}, verbose=0)
     np.testing.assert_allclose(out.mean(0), 0.0, atol=1e-3)
     np.testing.assert_allclose(out.var(0), 1.0, rtol=1e-3)
+    # in batches of 777 (the last one short) the merged statistics are the same
+    bn.moving_mean.assign(np.zeros(2, dtype=np.float32))
+    assert recalibrate_batch_norm(model, {"x": x}, batch_size=777) == 1
+    np.testing.assert_allclose(bn.moving_mean.numpy(), h.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(bn.moving_variance.numpy(), h.var(0), rtol=1e-5)
 
 
 def test_validation_loss_is_measured_with_the_training_datas_batch_norm_statistics(tmp_path):

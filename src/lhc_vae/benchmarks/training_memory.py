@@ -123,6 +123,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--events", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--experiment", default="baseline", help="baseline or exp3 (single-model experiments)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--modes", nargs="+", default=["streamed", "in memory"], choices=["streamed", "in memory"])
     args = parser.parse_args(argv)
 
     conf = Path("conf/base")
@@ -140,9 +141,10 @@ def main(argv: list[str] | None = None) -> dict:
     )
     rows = []
     for n in args.events:
-        paths = write_model_input(n, Path(f"data/05_model_input/benchmark/{n}"), args.seed, preprocessing)
+        folder = Path(f"data/05_model_input/benchmark/{n}")
+        paths = write_model_input(n, folder, args.seed, preprocessing)
         size_mb = sum(Path(p).stat().st_size for p in paths.values()) / 2**20
-        for mode in ("streamed", "in memory"):
+        for mode in args.modes:
             result = train_once(mode, paths, params)
             rows.append({"events": n, "mode": mode, "parquet_mb": round(size_mb, 1), **result})
             print(json.dumps(rows[-1]), flush=True)

@@ -85,11 +85,6 @@ class Budget(keras.callbacks.Callback):
 #: Training data: the arrays in memory, or a split streamed from the model-input tables (issue #14 item 4).
 Data = dict[str, np.ndarray] | SplitStream
 
-#: Training events whose statistics set the BatchNormalization layers after training (all of them
-#: up to this number; the first ones of a streamed split beyond it).
-CALIBRATION_EVENTS = 200_000
-
-
 def n_events(data: Data) -> int:
     return data.n_events if isinstance(data, SplitStream) else len(next(iter(data.values())))
 
@@ -280,10 +275,21 @@ def add_likelihood_noise(
     return out
 
 
-def recalibrate_batch_norm(model: keras.Model, arrays: dict[str, np.ndarray], batch_size: int = 65536) -> int:
+def _in_batches(data: Data, batch_size: int) -> Any:
+    """The events of ``data`` (arrays or a stream) in file order, ``batch_size`` at a time."""
+    if isinstance(data, SplitStream):
+        yield from data.batches(batch_size, seed=None, epoch=0)
+        return
+    n = n_events(data)
+    for start in range(0, n, batch_size):
+        yield {k: v[start : start + batch_size] for k, v in data.items()}
+
+
+def recalibrate_batch_norm(model: keras.Model, arrays: Data, batch_size: int = 16384) -> int:
     """Set every BatchNormalization layer's moving mean and variance to the exact statistics of
-    its inputs over ``arrays`` (the training data), layer by layer in inference mode; returns the
-    number of layers set.
+    its inputs over ``arrays`` (the training data: arrays, or a stream read batch by batch, so the
+    memory does not grow with the sample), layer by layer in inference mode; returns the number of
+    layers set. The batches' means and variances are merged exactly (Chan et al.), in float64.
 
     The moving averages lag behind activations whose scale keeps changing during training: in
     experiment I's event encoder they held 3 times the true variance after 20 epochs, and the
@@ -291,11 +297,23 @@ def recalibrate_batch_norm(model: keras.Model, arrays: dict[str, np.ndarray], ba
     in training mode), the "collapsed MET" of issue #12. With the exact statistics, validation
     events decode as well as training events (MSE 0.002-0.008, measured)."""
     layers = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    names = list(model.input) if isinstance(model.input, dict) else None
     for layer in layers:
-        h = keras.Model(model.input, layer.input).predict(arrays, batch_size=batch_size, verbose=0)
-        axes = tuple(range(h.ndim - 1))
-        layer.moving_mean.assign(h.mean(axis=axes))
-        layer.moving_variance.assign(h.var(axis=axes))
+        probe = keras.Model(model.input, layer.input)
+        count, mean, m2 = 0, 0.0, 0.0
+        for batch in _in_batches(arrays, batch_size):
+            x = {k: batch[k] for k in names} if names is not None else next(iter(batch.values()))
+            h = np.asarray(probe.predict_on_batch(x), dtype=np.float64)
+            h = h.reshape(-1, h.shape[-1])
+            n_b, mean_b = len(h), h.mean(axis=0)
+            m2_b = ((h - mean_b) ** 2).sum(axis=0)
+            delta = mean_b - mean
+            total = count + n_b
+            mean = mean + delta * n_b / total
+            m2 = m2 + m2_b + delta**2 * count * n_b / total
+            count = total
+        layer.moving_mean.assign(np.asarray(mean, dtype=np.float32))
+        layer.moving_variance.assign(np.asarray(m2 / count, dtype=np.float32))
     return len(layers)
 
 
@@ -327,5 +345,5 @@ def fit_vae(
     history, control = train(
         model, train_arrays, val_arrays if has_val else None, use_beta, settings, backup_dir, seed=int(seed)
     )
-    recalibrate_batch_norm(encoder, in_memory(train_arrays, CALIBRATION_EVENTS))
+    recalibrate_batch_norm(encoder, train_arrays)
     return history, control
