@@ -85,6 +85,7 @@ class Budget(keras.callbacks.Callback):
 #: Training data: the arrays in memory, or a split streamed from the model-input tables (issue #14 item 4).
 Data = dict[str, np.ndarray] | SplitStream
 
+
 def n_events(data: Data) -> int:
     return data.n_events if isinstance(data, SplitStream) else len(next(iter(data.values())))
 
