@@ -31,3 +31,14 @@ def dask_client(n_workers: int, scheduler: str | None = None) -> Iterator[Any]:
         Client(cluster) as client,
     ):
         yield client
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (``VmHWM`` of ``/proc/self/status``), MB. Sent to Dask
+    workers (``client.run``) it gives each worker's; it lives here, away from TensorFlow, so that
+    unpickling it on a worker imports nothing heavy."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM"):
+                return int(line.split()[1]) / 1024
+    return float("nan")

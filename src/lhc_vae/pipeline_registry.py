@@ -26,8 +26,10 @@ def register_pipelines() -> dict[str, Pipeline]:
         pipelines[f"{name}_benchmark"] = benchmark.create_pipeline((single,), namespace=single)
     pipelines["report"] = report.create_pipeline(registry.default_runs())
     bgmm, _refined = registry.beyond_namespaces()  # the refined run's refiner lives only in its own run
-    pipelines["benchmark"] = benchmark.create_pipeline(
-        (*(e.default_namespace for e in registry.experiments.values()), bgmm)
+    pipelines["scaling"] = benchmark.create_scaling_pipeline()
+    pipelines["benchmark"] = (
+        benchmark.create_pipeline((*(e.default_namespace for e in registry.experiments.values()), bgmm))
+        + pipelines["scaling"]
     )
     pipelines["compare"] = compare.create_pipeline()
     pipelines.update(learning_curve.create_pipelines({n: e.default for n, e in registry.experiments.items()}))

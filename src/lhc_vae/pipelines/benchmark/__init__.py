@@ -1,5 +1,5 @@
-"""The benchmark pipeline."""
+"""The benchmark pipelines."""
 
-from lhc_vae.pipelines.benchmark.pipeline import create_pipeline
+from lhc_vae.pipelines.benchmark.pipeline import create_pipeline, create_scaling_pipeline
 
-__all__ = ["create_pipeline"]
+__all__ = ["create_pipeline", "create_scaling_pipeline"]

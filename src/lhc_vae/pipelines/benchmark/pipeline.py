@@ -3,7 +3,9 @@
 * ``benchmark``: the default pipeline's runs (the experiment registry's default values, and the
   BGMM run), each read from its catalog datasets;
 * ``<experiment>_benchmark``: that experiment's run at the global alpha or beta, beside
-  ``<experiment>_report``: ``kedro run --pipeline=exp2_benchmark --params beta=1.5``.
+  ``<experiment>_report``: ``kedro run --pipeline=exp2_benchmark --params beta=1.5``;
+* ``scaling`` (also part of ``benchmark``): the MC chain and the parsing of a folder of raw files
+  on a LocalCluster of 1, 2, ... workers: events/s, scaling efficiency and peak RSS per worker.
 
 The classifier-refined run is not timed here: its refiner lives only inside its own run, whose
 ``generation_stats.json`` holds its time per event.
@@ -18,6 +20,7 @@ from lhc_vae.pipelines.benchmark.nodes import (
     benchmark_mc,
     benchmark_models,
     benchmark_preprocessing,
+    benchmark_scaling,
     multi_model,
     single_model,
     summarise_benchmark,
@@ -87,5 +90,20 @@ def create_pipeline(runs: tuple[str, ...], namespace: str | None = None) -> Pipe
                 name="summarise_benchmark_node",
                 namespace=namespace,
             ),
+        ]
+    )
+
+
+def create_scaling_pipeline() -> Pipeline:
+    """The Dask steps on 1, 2, ... workers (issue #14 item 6): ``kedro run --pipeline=scaling``, and a
+    part of ``benchmark``; the result is ``scaling_benchmark``."""
+    return Pipeline(
+        [
+            Node(
+                benchmark_scaling,
+                inputs=["raw_events", "params:process", "params:seed", "params:mc", "params:benchmark"],
+                outputs="scaling_benchmark",
+                name="benchmark_scaling_node",
+            )
         ]
     )
