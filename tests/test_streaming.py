@@ -115,3 +115,21 @@ def test_training_from_the_parquet_files_sees_every_event_each_epoch(sample, tmp
     assert control["optimizer_steps"] == 3 * -(-n // 64) and control["training_events_seen"] == 3 * n
     assert len(history["val_loss"]) == 3
     assert history["loss"][-1] < history["loss"][0]
+
+
+def test_a_component_of_experiments_one_and_two_streams_its_objects(sample):
+    """Experiment I's jet component (one row per jet below the thermometer's width, with its
+    event's MET) and experiment II's b-jet component, streamed from the files in chunks of 128
+    events: the file-order stream is the array built from the whole tables, row for row, and its
+    row count is the number of those objects."""
+    from lhc_vae.models import multi
+
+    mev, mobj, ev_path, ob_path = sample
+    for experiment, name in (("exp1", "j"), ("exp2", "b"), ("exp1", "event")):
+        comp = next(c for c in multi.components(experiment, 16) if c.name == name)
+        want = multi.component_arrays(experiment, comp, *split_tables(mev, mobj, "validation"))
+        stream = SplitStream(ev_path, ob_path, multi.ComponentLayout(experiment, comp), "validation", chunk_events=128)
+        got = list(stream.batches(50, seed=None, epoch=0))
+        assert stream.n_events == len(next(iter(want.values()))) > 0
+        for key, value in want.items():
+            np.testing.assert_array_equal(np.concatenate([b[key] for b in got]), value)

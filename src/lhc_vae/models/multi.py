@@ -144,6 +144,24 @@ def component_arrays(
     return {"met": met[row], "position": position, "features": feats[inside]}
 
 
+@dataclass(frozen=True)
+class ComponentLayout:
+    """One component's training arrays (:func:`component_arrays`) in the shape of a layout, so that
+    :class:`lhc_vae.models.streaming.SplitStream` reads them from the model-input files in chunks:
+    every event is kept, and the rows are objects of the component's type (events for the event model)."""
+
+    experiment: str
+    component: Component
+    #: The rows are not one per event: a stream counts them by reading its chunks.
+    rows_are_events = False
+
+    def select(self, events: pd.DataFrame) -> np.ndarray:
+        return np.ones(len(events), dtype=bool)
+
+    def to_arrays(self, events: pd.DataFrame, objects: pd.DataFrame) -> dict[str, np.ndarray]:
+        return component_arrays(self.experiment, self.component, events, objects)
+
+
 def _objects_table(event_index: np.ndarray, symbol: str, features: np.ndarray) -> pd.DataFrame:
     frame = pd.DataFrame(
         {

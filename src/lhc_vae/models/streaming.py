@@ -34,6 +34,11 @@ def _take(arrays: dict[str, np.ndarray], rows: slice | np.ndarray) -> dict[str, 
     return {k: v[rows] for k, v in arrays.items()}
 
 
+def n_rows(arrays: dict[str, np.ndarray]) -> int:
+    """Rows of a set of model arrays (events, or objects for a per-object component)."""
+    return len(next(iter(arrays.values())))
+
+
 def count_split(
     events: Table,
     split: str,
@@ -58,7 +63,12 @@ def count_split(
 @dataclass
 class SplitStream:
     """The model arrays of the events of ``split`` that ``layout`` models, read from the
-    model-input tables (DataFrames or Parquet paths) ``chunk_events`` events at a time."""
+    model-input tables (DataFrames or Parquet paths) ``chunk_events`` events at a time.
+
+    ``layout``: anything with ``select(events) -> mask`` and ``to_arrays(events, objects)``, an
+    experiment's layout (one row per event) or one component of experiments I and II
+    (:class:`lhc_vae.models.multi.ComponentLayout`: one row per object of a type; its
+    ``rows_are_events`` is false, and the rows are counted by a pass over the chunks)."""
 
     events: Table
     objects: Table
@@ -72,13 +82,19 @@ class SplitStream:
         for ev, obj in iter_event_chunks(self.events, self.objects, self.chunk_events):
             ev_s, obj_s = split_tables(ev, obj, self.split, self.layout.select(ev))
             if len(ev_s):
-                yield self.layout.to_arrays(ev_s, obj_s)
+                arrays = self.layout.to_arrays(ev_s, obj_s)
+                if n_rows(arrays):
+                    yield arrays
 
     @property
     def n_events(self) -> int:
-        """Events of the split that the layout models (a pass over the events table alone)."""
+        """Rows of the split: the events the layout models (a pass over the events table alone), or
+        the rows of a per-object layout (a pass over the chunks)."""
         if self._n is None:
-            self._n = count_split(self.events, self.split, self.layout.select, self.chunk_events)
+            if getattr(self.layout, "rows_are_events", True):
+                self._n = count_split(self.events, self.split, self.layout.select, self.chunk_events)
+            else:
+                self._n = sum(n_rows(a) for a in self.chunks())
         return self._n
 
     def head(self, n: int | None = None) -> dict[str, np.ndarray]:
@@ -86,11 +102,11 @@ class SplitStream:
         parts, have = [], 0
         for arrays in self.chunks():
             parts.append(arrays)
-            have += len(arrays["met"])
+            have += n_rows(arrays)
             if n is not None and have >= n:
                 break
         if not parts:
-            raise ValueError(f"no events of the {self.split!r} split pass the experiment's event filter")
+            raise ValueError(f"no rows of the {self.split!r} split pass the experiment's event filter")
         out = _concat(parts)
         return out if n is None else _take(out, slice(0, n))
 
@@ -102,10 +118,10 @@ class SplitStream:
         carry: dict[str, np.ndarray] | None = None
         for arrays in self.chunks():
             if rng is not None:
-                arrays = _take(arrays, rng.permutation(len(arrays["met"])))
+                arrays = _take(arrays, rng.permutation(n_rows(arrays)))
             if carry is not None:
                 arrays = _concat([carry, arrays])
-            n = len(arrays["met"])
+            n = n_rows(arrays)
             full = n - n % batch_size
             for start in range(0, full, batch_size):
                 yield _take(arrays, slice(start, start + batch_size))

@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from lhc_vae.events.chunks import Table
 from lhc_vae.events.features import FeatureScaler
 from lhc_vae.events.schema import COUNT_COLUMNS, SYMBOLS, EventTables
 from lhc_vae.events.split import split_tables
@@ -19,6 +20,7 @@ from lhc_vae.models.generation import START_POINTS, multi_model_run, run_generat
 from lhc_vae.models.losses import continuous_outputs, loss_record
 from lhc_vae.models.mask_generator import TwoLevelMaskGenerator
 from lhc_vae.models.priors import TRUTH_PERTURBATION_NOTE
+from lhc_vae.models.streaming import SplitStream
 from lhc_vae.models.vae import fit_vae, likelihood_sigma
 from lhc_vae.tags import resolve_prior, run_tag
 
@@ -26,8 +28,8 @@ log = logging.getLogger(__name__)
 
 
 def train_component(
-    model_events: pd.DataFrame,
-    model_objects: pd.DataFrame,
+    model_events: Table,
+    model_objects: Table,
     alpha: float,
     beta: float,
     seed: int,
@@ -37,14 +39,18 @@ def train_component(
 ) -> dict[str, Any]:
     """Train one component (the event/MET model or one particle type) on the training split.
 
+    The model-input tables are DataFrames or the paths of their Parquet files, streamed through
+    ``tf.data`` (issue #14 item 4; :class:`lhc_vae.models.multi.ComponentLayout`).
+
     The loss is thesis eq. 4.2 with summed reconstruction and KL terms per event; the record
     holds ``beta`` and ``effective_beta`` (the same number) and both reductions."""
     experiment = params["experiment"]
     variator = variator_of(experiment)
     comp = next(c for c in multi.components(experiment, int(params["latent_dim"])) if c.name == component)
-    train_arrays = multi.component_arrays(experiment, comp, *split_tables(model_events, model_objects, "train"))
-    val_arrays = multi.component_arrays(experiment, comp, *split_tables(model_events, model_objects, "validation"))
-    n_train = len(next(iter(train_arrays.values())))
+    layout = multi.ComponentLayout(experiment, comp)
+    train_arrays = SplitStream(model_events, model_objects, layout, "train")
+    val_arrays = SplitStream(model_events, model_objects, layout, "validation")
+    n_train = train_arrays.n_events
     import keras
 
     keras.utils.set_random_seed(int(seed))

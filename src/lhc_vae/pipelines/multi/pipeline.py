@@ -20,7 +20,7 @@ from lhc_vae.pipelines.multi.nodes import (
     summarise_training,
     train_component,
 )
-from lhc_vae.pipelines.vae.pipeline import MODEL_INPUT_TABLES, fixed_value_inputs, namespaced, training_inputs
+from lhc_vae.pipelines.vae.pipeline import fixed_value_inputs, namespaced, training_inputs
 from lhc_vae.tags import run_tag
 
 
@@ -36,8 +36,7 @@ def _train(experiment: str, alpha_input: str, beta_input: str) -> Pipeline:
         nodes.append(
             Node(
                 func,
-                # exp I/II's components are built from tables in memory (not streamed yet, issue #14)
-                inputs=training_inputs(alpha_input, beta_input, MODEL_INPUT_TABLES),
+                inputs=training_inputs(alpha_input, beta_input),
                 outputs=f"component_{name}",
                 name=f"train_{name}",
             )

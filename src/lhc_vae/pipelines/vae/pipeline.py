@@ -35,8 +35,6 @@ SHARED_INPUTS = {
 }
 #: The model input as Parquet paths: training and the prior fit stream it (issue #14 item 4).
 MODEL_INPUT_FILES = ("model_input_events@file", "model_input_objects@file")
-#: The model input as tables in memory.
-MODEL_INPUT_TABLES = ("model_input_events@table", "model_input_objects@table")
 
 
 def constant(value: Any) -> Any:
@@ -49,11 +47,11 @@ def constant_node(value: Any, output: str) -> Node:
     return Node(update_wrapper(partial(constant, value), constant), inputs=None, outputs=output, name=output)
 
 
-def training_inputs(alpha_input: str, beta_input: str, model_input: tuple[str, str] = MODEL_INPUT_FILES) -> list[str]:
-    """What every training node takes: the model input (by default as Parquet paths, streamed), the
-    run's alpha and beta, seed, process and the experiment's parameters (``params:vae``, renamed per
-    experiment by :func:`namespaced`)."""
-    return [*model_input, alpha_input, beta_input, "params:seed", "params:process", "params:vae"]
+def training_inputs(alpha_input: str, beta_input: str) -> list[str]:
+    """What every training node takes: the model input as Parquet paths (streamed), the run's alpha
+    and beta, seed, process and the experiment's parameters (``params:vae``, renamed per experiment
+    by :func:`namespaced`)."""
+    return [*MODEL_INPUT_FILES, alpha_input, beta_input, "params:seed", "params:process", "params:vae"]
 
 
 def _train(alpha_input: str, beta_input: str) -> Pipeline:
