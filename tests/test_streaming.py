@@ -66,8 +66,50 @@ def test_an_object_out_of_order_or_without_its_event_is_named(sample, tmp_path):
         list(iter_event_chunks(ev_path, bad, chunk_events=128))
     short = _write(mev.iloc[:900], tmp_path / "events.parquet", 100)
     good_objects = sample[3]
-    with pytest.raises(ValueError, match=r"objects\.parquet: \d+ objects after the last event of .*events\.parquet"):
+    kept = int((mobj["event_index"] < 900).sum())
+    after = rf"objects\.parquet, row {kept}: {len(mobj) - kept} objects after the last event of .*events\.parquet"
+    with pytest.raises(ValueError, match=after):
         list(iter_event_chunks(short, good_objects, chunk_events=128))
+
+
+def test_an_orphan_object_or_an_unknown_type_is_named_with_its_row(sample, tmp_path):
+    """Events without event 500 leave its objects orphans in the middle of the objects file; an
+    object typed 'zz' is not one of the symbols. Both errors name the file and the object's row."""
+    mev, mobj, _, ob_path = sample
+    events = _write(mev[mev["event_index"] != 500], tmp_path / "events.parquet", 100)
+    first = int(np.flatnonzero(mobj["event_index"].to_numpy() == 500)[0])
+    with pytest.raises(ValueError, match=rf"objects\.parquet, row {first}: an object of event_index 500 whose event"):
+        list(iter_event_chunks(events, ob_path, chunk_events=128))
+    typed = mobj.assign(type=mobj["type"].astype(str))
+    typed.loc[777, "type"] = "zz"
+    bad = _write(typed, tmp_path / "objects.parquet", 333)
+    with pytest.raises(ValueError, match=r"objects\.parquet, row 777: object type 'zz' is not one of j, b"):
+        list(iter_event_chunks(sample[2], bad, chunk_events=128))
+
+
+def test_keras_epochs_draw_the_orders_of_their_own_epochs(sample, monkeypatch):
+    """Keras starts the pass of epoch k + 1 before that epoch's callbacks: the stream's epochs still
+    follow Keras's, also from a resumed epoch (initial_epoch 3 gives passes 3 and 4)."""
+    from lhc_vae.models.streaming import EpochOrder
+    from lhc_vae.models.vae import StreamEpochs
+
+    _, _, ev_path, ob_path = sample
+    stream = SplitStream(ev_path, ob_path, JetsLayout(), "train", chunk_events=128)
+    seen: list[int] = []
+    batches = SplitStream.batches
+
+    def record(self, batch_size, seed, epoch):
+        seen.append(epoch)
+        yield from batches(self, batch_size, seed, epoch)
+
+    monkeypatch.setattr(SplitStream, "batches", record)
+    inputs = {k: keras.Input(v.shape[1:], name=k) for k, v in stream.head(1).items()}
+    model = keras.Model(inputs, {"met": keras.layers.Dense(2)(inputs["met"])})
+    model.compile(optimizer="sgd", loss={"met": "mse"})
+    order = EpochOrder()
+    data = stream.dataset(64, lambda a: {"met": a["met"]}, seed=1, order=order)
+    model.fit(data, epochs=5, initial_epoch=3, callbacks=[StreamEpochs(order)], shuffle=False, verbose=0)
+    assert seen[:2] == [3, 4]
 
 
 def test_a_split_streams_in_full_batches_and_reshuffles_each_epoch(sample):

@@ -9,6 +9,13 @@ from contextlib import contextmanager
 from typing import Any
 
 
+def available_cores() -> int:
+    """CPUs this process may run on (its affinity): the 'all cores' of the benchmarks."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def default_workers(n_workers: int | None, tasks: int | None = None) -> int:
     """``n_workers``, or every core of this machine (at most ``tasks``) when it is not set."""
     n = int(n_workers) if n_workers else (os.cpu_count() or 1)

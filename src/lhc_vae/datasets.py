@@ -37,7 +37,7 @@ from lhc_vae.events.darkmachines import (
     write_darkmachines,
 )
 from lhc_vae.events.delphes import read_delphes
-from lhc_vae.events.schema import TYPE_DTYPE, EventTables
+from lhc_vae.events.schema import EventTables, object_types
 from lhc_vae.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -245,7 +245,7 @@ class ParquetTableDataset(_FileDataset):
             table = pq.read_table(self._filepath)
         df = table.to_pandas()
         if "type" in df.columns:
-            df["type"] = df["type"].astype(str).astype(TYPE_DTYPE)
+            df["type"] = object_types(df["type"], str(self._filepath))
         return df
 
     def save(self, data: pd.DataFrame) -> None:

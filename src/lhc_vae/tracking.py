@@ -340,11 +340,11 @@ class RunTracking(MlflowHook):
         """The number of events in the sample (all splits), from the first table of it a node reads."""
         events = dataset_name in ("primary_events", "model_input_events@table", "model_input_events@file")
         if events and "sample_events" not in self._session_params:
-            # a table in memory, or the path of its Parquet file (training streams it)
-            n = len(data) if isinstance(data, pd.DataFrame) else pq.ParquetFile(str(data)).metadata.num_rows
-            self._safely(f"loading {dataset_name}", self._sample_size, n)
+            self._safely(f"loading {dataset_name}", self._sample_size, data)
 
-    def _sample_size(self, n: int) -> None:
+    def _sample_size(self, data: Any) -> None:
+        # a table in memory, or the path of its Parquet file (training streams it)
+        n = len(data) if isinstance(data, pd.DataFrame) else pq.ParquetFile(str(data)).metadata.num_rows
         self._session_params["sample_events"] = n
         for run in (self.run_id, *self._runs.values()):
             self._log(run, {"sample_events": n}, [])

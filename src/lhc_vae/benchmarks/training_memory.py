@@ -80,7 +80,8 @@ def write_model_input(n_events: int, folder: Path, seed: int, params: dict[str, 
 CHILD = """
 import json, sys, time
 import pandas as pd
-from lhc_vae.events.schema import TYPE_DTYPE
+from lhc_vae.cluster import peak_rss_mb
+from lhc_vae.events.schema import object_types
 from lhc_vae.models.experiments import get_experiment
 from lhc_vae.models.streaming import SplitStream
 from lhc_vae.models.vae import fit_vae
@@ -92,7 +93,7 @@ if args["mode"] == "streamed":
     _, _, info = train_vae(ev, ob, params["alpha"], params["beta"], 1, "benchmark", params)
 else:  # in memory: the tables whole, and one array per input
     events, objects = pd.read_parquet(ev), pd.read_parquet(ob)
-    objects["type"] = objects["type"].astype(str).astype(TYPE_DTYPE)
+    objects["type"] = object_types(objects["type"], ob)
     exp = get_experiment(params["experiment"])
     train = SplitStream(events, objects, exp.layout, "train", chunk_events=len(events)).head()
     val = SplitStream(events, objects, exp.layout, "validation", chunk_events=len(events)).head()
@@ -100,8 +101,7 @@ else:  # in memory: the tables whole, and one array per input
     decoder = exp.decoder(exp.layout, int(params["latent_dim"]))
     _, info = fit_vae(encoder, decoder, exp.variator, exp.losses, train, val, params["alpha"], params["beta"],
                       1, params, params["backup_dir"] + "/memory")
-hwm = next(l for l in open("/proc/self/status") if l.startswith("VmHWM"))
-print("RESULT " + json.dumps({"peak_rss_mb": int(hwm.split()[1]) / 1024, "training_seconds": info["training_seconds"],
+print("RESULT " + json.dumps({"peak_rss_mb": peak_rss_mb(), "training_seconds": info["training_seconds"],
       "training_events_per_second": info["training_events_per_second"], "epochs": info["epochs"],
       "training_events_seen": info["training_events_seen"]}))
 """

@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lhc_vae.events.schema import TYPE_DTYPE
+from lhc_vae.events.schema import object_types
 
 #: Events per chunk: about 10 MB of model-input tables (an event and its ~5.5 objects), and 30 MB
 #: as the baseline's arrays (19 slots x 12 floats).
@@ -27,20 +27,27 @@ CHUNK_EVENTS = 32768
 Table = pd.DataFrame | str | Path
 
 
-def _frame(batch: pa.RecordBatch) -> pd.DataFrame:
+def _frame(batch: pa.RecordBatch, where: str, first_row: int) -> pd.DataFrame:
     df = batch.to_pandas()
     if "type" in df.columns:
-        df["type"] = df["type"].astype(str).astype(TYPE_DTYPE)
+        df["type"] = object_types(df["type"], where, first_row)
     return df
 
 
-def _batches(table: Table, rows: int, columns: list[str] | None) -> tuple[Iterator[pd.DataFrame], str]:
-    """Record batches of ``rows`` rows as DataFrames, and the name errors give the table."""
+def _read(path: str, rows: int, columns: list[str] | None) -> Iterator[pd.DataFrame]:
+    first = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=rows, columns=columns):
+        yield _frame(batch, path, first)
+        first += batch.num_rows
+
+
+def _batches(table: Table, rows: int, columns: list[str] | None, name: str) -> tuple[Iterator[pd.DataFrame], str]:
+    """Record batches of ``rows`` rows as DataFrames, and the name errors give the table (its path,
+    or ``name`` for a table in memory)."""
     if isinstance(table, pd.DataFrame):
         frame = table if columns is None else table[columns]
-        return (frame.iloc[i : i + rows] for i in range(0, len(frame), rows)), "the objects table"
-    pf = pq.ParquetFile(str(table))
-    return (_frame(b) for b in pf.iter_batches(batch_size=rows, columns=columns)), str(table)
+        return (frame.iloc[i : i + rows] for i in range(0, len(frame), rows)), name
+    return _read(str(table), rows, columns), str(table)
 
 
 def _check_order(index: np.ndarray, previous: int, where: str, first_row: int, strict: bool) -> None:
@@ -74,13 +81,11 @@ def iter_event_chunks(
     errors that name the table and the row or event."""
     ev_cols = None if event_columns is None else list(dict.fromkeys(["event_index", *event_columns]))
     ob_cols = None if object_columns is None else list(dict.fromkeys(["event_index", *object_columns]))
-    ev_iter, ev_name = _batches(events, chunk_events, ev_cols)
-    ob_iter, ob_name = _batches(objects, 4 * chunk_events, ob_cols)
-    if isinstance(events, pd.DataFrame):
-        ev_name = "the events table"
+    ev_iter, ev_name = _batches(events, chunk_events, ev_cols, "the events table")
+    ob_iter, ob_name = _batches(objects, 4 * chunk_events, ob_cols, "the objects table")
     pending: list[pd.DataFrame] = []
     pending_max = -1
-    ob_rows = ev_rows = 0
+    ob_rows = ev_rows = ob_consumed = 0
     last_event = last_object = -1
     exhausted = False
     for ev in ev_iter:
@@ -110,16 +115,22 @@ def iter_event_chunks(
         known = np.isin(mine["event_index"].to_numpy(), index)
         if not known.all():
             k = int(np.argmin(known))
-            orphan = int(mine["event_index"].iloc[k])
-            raise ValueError(f"{ob_name}: an object of event_index {orphan} whose event is not in {ev_name}")
+            orphan, row = int(mine["event_index"].iloc[k]), ob_consumed + k
+            raise ValueError(f"{ob_name}, row {row}: an object of event_index {orphan} whose event is not in {ev_name}")
+        ob_consumed += cut
         yield ev.reset_index(drop=True), mine
     leftover = sum(len(p) for p in pending) + (0 if exhausted else sum(len(b) for b in ob_iter))
+    if leftover and ev_rows == 0:
+        raise ValueError(f"{ev_name} is empty but {ob_name} holds {leftover} objects")
     if leftover:
-        raise ValueError(f"{ob_name}: {leftover} objects after the last event of {ev_name} (event_index {last_event})")
+        raise ValueError(
+            f"{ob_name}, row {ob_consumed}: {leftover} objects after the last event of {ev_name} "
+            f"(event_index {last_event})"
+        )
 
 
 def _empty_like(objects: Table, columns: list[str] | None) -> pd.DataFrame:
     if isinstance(objects, pd.DataFrame):
         return (objects if columns is None else objects[columns]).iloc[:0]
-    pf = pq.ParquetFile(str(objects))
-    return _frame(pa.RecordBatch.from_pylist([], schema=pf.schema_arrow).select(columns or pf.schema_arrow.names))
+    schema = pq.ParquetFile(str(objects)).schema_arrow
+    return _frame(pa.RecordBatch.from_pylist([], schema=schema).select(columns or schema.names), str(objects), 0)

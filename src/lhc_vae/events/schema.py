@@ -10,6 +10,7 @@ Inside the project an event sample is two tables, both in GeV:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -46,6 +47,17 @@ MEV_PER_GEV = 1000.0
 
 #: Ordered categorical dtype of the ``type`` column.
 TYPE_DTYPE = pd.CategoricalDtype(categories=list(SYMBOLS), ordered=True)
+
+
+def object_types(values: Any, where: str, first_row: int = 0) -> pd.Categorical:
+    """A stored ``type`` column (strings or a categorical) as :data:`TYPE_DTYPE`; a symbol that is not
+    one of :data:`SYMBOLS` is an error naming ``where`` and the row, never a silent missing type."""
+    text = pd.Series(values).astype(str).to_numpy()
+    known = np.isin(text, SYMBOLS)
+    if not known.all():
+        k = int(np.argmin(known))
+        raise ValueError(f"{where}, row {first_row + k}: object type {text[k]!r} is not one of {', '.join(SYMBOLS)}")
+    return pd.Categorical(text, dtype=TYPE_DTYPE)
 
 
 @dataclass(frozen=True)

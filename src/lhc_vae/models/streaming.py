@@ -39,6 +39,22 @@ def n_rows(arrays: dict[str, np.ndarray]) -> int:
     return len(next(iter(arrays.values())))
 
 
+class EpochOrder:
+    """The epoch whose order a stream's next pass draws: ``first`` (the epoch training starts at, 0,
+    or the epoch a resumed run goes on from) plus the passes already started. Keras starts the
+    pass of epoch k + 1 when epoch k ends, before its ``on_epoch_begin``, so the count of passes,
+    not a callback at each epoch, follows the epochs; a callback sets ``first`` before the first pass."""
+
+    def __init__(self, first: int = 0):
+        self.first = int(first)
+        self.passes = 0
+
+    def next(self) -> int:
+        epoch = self.first + self.passes
+        self.passes += 1
+        return epoch
+
+
 def count_split(
     events: Table,
     split: str,
@@ -129,19 +145,22 @@ class SplitStream:
         if carry is not None:
             yield carry
 
-    def dataset(self, batch_size: int, targets: Any, seed: int | None = None) -> tf.data.Dataset:
+    def dataset(
+        self, batch_size: int, targets: Any, seed: int | None = None, order: EpochOrder | None = None
+    ) -> tf.data.Dataset:
         """A ``tf.data.Dataset`` of (inputs, ``targets(inputs)``) batches; every pass over it (a
-        Keras epoch) reads the tables again and draws the next epoch's order."""
+        Keras epoch) reads the tables again in the order of the epoch ``order`` gives it (epochs
+        0, 1, 2, ... by default)."""
         first = self.head(1)
         example_y = targets(first)
 
         def spec(arrays: dict[str, np.ndarray]) -> dict[str, tf.TensorSpec]:
             return {k: tf.TensorSpec((None, *v.shape[1:]), tf.as_dtype(v.dtype)) for k, v in arrays.items()}
 
-        epochs = iter(range(1 << 62))
+        epochs = order or EpochOrder()
 
         def generate() -> Iterator[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]:
-            for x in self.batches(batch_size, seed, next(epochs)):
+            for x in self.batches(batch_size, seed, epochs.next()):
                 yield x, targets(x)
 
         signature = (spec(first), spec(example_y))

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 
 from lhc_vae.models.losses import vae_loss
-from lhc_vae.models.streaming import SplitStream
+from lhc_vae.models.streaming import EpochOrder, SplitStream
 from lhc_vae.models.variators import AlphaVariator, BetaVariator
 
 
@@ -97,29 +97,52 @@ def in_memory(data: Data, n: int) -> dict[str, np.ndarray]:
 
 class CalibratedValidation(keras.callbacks.Callback):
     """Before every validation pass, set the BatchNormalization statistics of the model's encoder
-    to the exact statistics of a fixed subsample of the training data (:func:`recalibrate_batch_norm`).
+    to the exact statistics of a fixed sample of the training data (:func:`set_batch_norm_statistics`).
 
     Early stopping and the choice of the kept epoch (issue #12 item 2) read the validation loss,
     which Keras computes in inference mode with the moving averages. Those lag behind the training
     (measured on exp I's 200k-event run: the lepton alpha-VAE's validation loss read 3.4 against a
     training loss of 0.03 after 18 epochs of 11 steps, and the jet alpha-VAE's jumped from 0.035 to
     0.067 between epochs 3 and 4 while its training loss fell), so the kept epoch was chosen by the
-    lag, not by the fit. Generation already used recalibrated statistics; now validation does too."""
+    lag, not by the fit. Generation already used recalibrated statistics; now validation does too.
+    Training itself is unchanged (in training mode BatchNormalization uses the batch's statistics).
 
-    #: Events whose statistics stand for the training data's (a random subsample of arrays in memory).
+    ``arrays``: a random sample of ``N_MAX`` training events drawn with ``seed`` from arrays in
+    memory, or the first ``N_MAX`` of a stream (file order; Monte Carlo events are independent)."""
+
+    #: Events whose statistics stand for the training data's.
     N_MAX = 20000
 
-    def __init__(self, arrays: dict[str, np.ndarray], seed: int = 0):
+    def __init__(self, data: Data, seed: int):
         super().__init__()
+        arrays = in_memory(data, self.N_MAX)
         n = len(next(iter(arrays.values())))
-        rows = np.sort(np.random.default_rng(seed).choice(n, min(n, self.N_MAX), replace=False))
+        rows = np.sort(np.random.default_rng([int(seed), 0xBA]).choice(n, min(n, self.N_MAX), replace=False))
         self.arrays = {k: np.asarray(v)[rows] for k, v in arrays.items()}
-        self.layers_set = 0
+        self.probes: list[tuple[Any, keras.Model, list[str]]] = []
+
+    def on_train_begin(self, logs=None):
+        # the encoder (a sub-model reading the event arrays by name): its probes are built once
+        for sub in self.model.layers:
+            if isinstance(sub, keras.Model) and isinstance(sub.input, dict):
+                self.probes += [(layer, probe, list(sub.input)) for layer, probe in batch_norm_probes(sub)]
 
     def on_test_begin(self, logs=None):
-        for sub in self.model.layers:
-            if isinstance(sub, keras.Model) and isinstance(sub.input, dict):  # the encoder: reads the event arrays
-                self.layers_set += recalibrate_batch_norm(sub, {k: self.arrays[k] for k in sub.input})
+        for layer, probe, names in self.probes:
+            set_batch_norm_statistics(layer, probe, names, self.arrays)
+
+
+class StreamEpochs(keras.callbacks.Callback):
+    """Tells a stream's :class:`~lhc_vae.models.streaming.EpochOrder` the epoch training starts at
+    (0, or where ``BackupAndRestore`` resumes), before the first pass over the stream."""
+
+    def __init__(self, order: EpochOrder):
+        super().__init__()
+        self.order = order
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.order.passes == 0:
+            self.order.first = int(epoch)
 
 
 def train(
@@ -158,7 +181,7 @@ def train(
     stopping = settings.get("early_stopping")
     early = None
     if val_arrays is not None:
-        callbacks.append(CalibratedValidation(in_memory(train_arrays, CalibratedValidation.N_MAX)))
+        callbacks.append(CalibratedValidation(train_arrays, seed))
     if stopping and val_arrays is not None:
         early = keras.callbacks.EarlyStopping(
             monitor="val_loss",
@@ -172,8 +195,10 @@ def train(
     start = time.perf_counter()
     if isinstance(train_arrays, SplitStream):
         with_targets = partial(targets, beta=beta)
+        order = EpochOrder()
+        callbacks.insert(1, StreamEpochs(order))  # after BackupAndRestore, which sets the first epoch
         data: dict[str, Any] = {
-            "x": train_arrays.dataset(batch_size, with_targets, seed=seed),
+            "x": train_arrays.dataset(batch_size, with_targets, seed=seed, order=order),
             "validation_data": None if val_arrays is None else val_arrays.dataset(batch_size, with_targets),
             "shuffle": False,  # each epoch's order is the stream's (shuffled inside chunks)
         }
@@ -286,36 +311,53 @@ def _in_batches(data: Data, batch_size: int) -> Any:
         yield {k: v[start : start + batch_size] for k, v in data.items()}
 
 
+def batch_norm_probes(model: keras.Model) -> list[tuple[Any, keras.Model]]:
+    """Each BatchNormalization layer of ``model`` (a model reading named arrays, an encoder) with a
+    model from ``model``'s inputs to that layer's input."""
+    if not isinstance(model.input, dict):
+        raise TypeError(f"{model.name}: BatchNormalization statistics are set for models with named inputs")
+    layers = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    return [(layer, keras.Model(model.input, layer.input)) for layer in layers]
+
+
+def set_batch_norm_statistics(
+    layer: Any, probe: keras.Model, names: list[str], data: Data, batch_size: int = 16384
+) -> None:
+    """Set ``layer``'s moving mean and variance to the exact statistics of its input (``probe``'s
+    output, in inference mode) over ``data`` (arrays, or a stream read batch by batch, so the memory
+    does not grow with the sample). The batches' means and variances are merged exactly (Chan et
+    al.), in float64."""
+    count, mean, m2 = 0, 0.0, 0.0
+    for batch in _in_batches(data, batch_size):
+        h = np.asarray(probe.predict_on_batch({k: batch[k] for k in names}), dtype=np.float64)
+        h = h.reshape(-1, h.shape[-1])
+        n_b, mean_b = len(h), h.mean(axis=0)
+        m2_b = ((h - mean_b) ** 2).sum(axis=0)
+        delta = mean_b - mean
+        total = count + n_b
+        mean = mean + delta * n_b / total
+        m2 = m2 + m2_b + delta**2 * count * n_b / total
+        count = total
+    if count == 0:
+        raise ValueError(f"{layer.name}: no training events to set the BatchNormalization statistics from")
+    layer.moving_mean.assign(np.asarray(mean, dtype=np.float32))
+    layer.moving_variance.assign(np.asarray(m2 / count, dtype=np.float32))
+
+
 def recalibrate_batch_norm(model: keras.Model, arrays: Data, batch_size: int = 16384) -> int:
     """Set every BatchNormalization layer's moving mean and variance to the exact statistics of
-    its inputs over ``arrays`` (the training data: arrays, or a stream read batch by batch, so the
-    memory does not grow with the sample), layer by layer in inference mode; returns the number of
-    layers set. The batches' means and variances are merged exactly (Chan et al.), in float64.
+    its inputs over ``arrays`` (the training data: arrays, or a stream), layer by layer in
+    inference mode (:func:`set_batch_norm_statistics`); returns the number of layers set.
 
     The moving averages lag behind activations whose scale keeps changing during training: in
     experiment I's event encoder they held 3 times the true variance after 20 epochs, and the
     decoded MET of unseen events shrank to 0.61 of its standard deviation (MSE 0.16 against 0.002
     in training mode), the "collapsed MET" of issue #12. With the exact statistics, validation
     events decode as well as training events (MSE 0.002-0.008, measured)."""
-    layers = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
-    names = list(model.input) if isinstance(model.input, dict) else None
-    for layer in layers:
-        probe = keras.Model(model.input, layer.input)
-        count, mean, m2 = 0, 0.0, 0.0
-        for batch in _in_batches(arrays, batch_size):
-            x = {k: batch[k] for k in names} if names is not None else next(iter(batch.values()))
-            h = np.asarray(probe.predict_on_batch(x), dtype=np.float64)
-            h = h.reshape(-1, h.shape[-1])
-            n_b, mean_b = len(h), h.mean(axis=0)
-            m2_b = ((h - mean_b) ** 2).sum(axis=0)
-            delta = mean_b - mean
-            total = count + n_b
-            mean = mean + delta * n_b / total
-            m2 = m2 + m2_b + delta**2 * count * n_b / total
-            count = total
-        layer.moving_mean.assign(np.asarray(mean, dtype=np.float32))
-        layer.moving_variance.assign(np.asarray(m2 / count, dtype=np.float32))
-    return len(layers)
+    probes = batch_norm_probes(model)
+    for layer, probe in probes:
+        set_batch_norm_statistics(layer, probe, list(model.input), arrays, batch_size)
+    return len(probes)
 
 
 def fit_vae(

@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lhc_vae.cluster import peak_rss_mb
+from lhc_vae.benchmarks.scaling import measure_scaling
+from lhc_vae.cluster import available_cores
 from lhc_vae.datasets import DarkMachinesFile, DarkMachinesFolder
 from lhc_vae.evaluation.plots import speed_bars
 from lhc_vae.events.features import FeatureScaler
@@ -45,13 +46,6 @@ log = logging.getLogger(__name__)
 TIMING_KEYS = ("ms_per_event_t1k", "ms_per_event_steady", "events_per_second_steady", "warmup_seconds")
 #: Environment of the one-core child process (read when TensorFlow starts its thread pools).
 ONE_CORE_ENV = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1"}
-
-
-def available_cores() -> int:
-    """CPUs this process may run on (its affinity), the 'all cores' of the benchmark."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def dense_flops(model: Any) -> float:
@@ -165,121 +159,15 @@ def benchmark_preprocessing(raw: DarkMachinesFile) -> dict[str, Any]:
     return {"events": n, "seconds": seconds, "events_per_second": n / seconds}
 
 
-def on_local_cluster(n_workers: int, work: Callable[[str], tuple[int, Any]]) -> tuple[dict[str, Any], Any]:
-    """``work(scheduler_address) -> (events, result)`` on a fresh LocalCluster of ``n_workers``
-    single-threaded processes, reached by its address as a remote cluster would be: the work's
-    wall time and events/s (the cluster's start-up timed apart) and each worker's peak RSS."""
-    from distributed import Client, LocalCluster
-
-    t0 = time.perf_counter()
-    with (
-        LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
-        Client(cluster) as client,
-    ):
-        started = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        events, result = work(cluster.scheduler_address)
-        seconds = time.perf_counter() - t1
-        peaks = sorted(client.run(peak_rss_mb).values())
-    figures = {
-        "workers": n_workers,
-        "events": events,
-        "seconds": seconds,
-        "events_per_second": events / seconds,
-        "cluster_start_seconds": started,
-        "worker_peak_rss_mb": peaks,
-    }
-    return figures, result
-
-
-def scaling_efficiency(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each run's speed-up over the one-worker run and its efficiency, speed-up / workers."""
-    base = next(r for r in runs if r["workers"] == 1)["events_per_second"]
-    return [
-        {**r, "speedup": r["events_per_second"] / base, "efficiency": r["events_per_second"] / base / r["workers"]}
-        for r in runs
-    ]
-
-
 def benchmark_scaling(
     raw: DarkMachinesFile | DarkMachinesFolder, process: str, seed: int, mc: dict[str, Any], params: dict[str, Any]
 ) -> dict[str, Any]:
-    """Issue #14 item 6: the Dask steps on 1, 2, ... workers of this machine.
-
-    * ``mc``: ``scaling.mc_events`` accepted events of the process's Pythia8 chain (the ``mc``
-      pipeline's blocks of ``mc.block_size`` tried events, Pythia8's initialisation included) with a
-      fresh checkpoint folder; the tables must be identical on any number of workers;
-    * ``preprocessing``: a folder of ``scaling.parse_files`` copies of the raw file, parsed one file
-      per Dask task (``read_darkmachines_files``, as for ``data/01_raw/<source>/<process>/*.csv``; a
-      raw folder's files are copied in turn).
-
-    Each figure: wall time of the work, events/s, speed-up and efficiency against one worker, and the
-    peak RSS of every worker (the client's, which joins the results, is the process's own)."""
-    import shutil
-    import tempfile
-    from pathlib import Path
-
-    from lhc_vae.events.darkmachines import read_darkmachines_files
-    from lhc_vae.mc.simulation import generate
-
+    """Issue #14 item 6: the MC chain and the parsing of a folder of raw files on a LocalCluster of
+    each of ``benchmark.scaling.workers`` (:func:`lhc_vae.benchmarks.scaling.measure_scaling`)."""
     if not isinstance(raw, DarkMachinesFile | DarkMachinesFolder):
         raise TypeError(f"the scaling benchmark parses Dark Machines text; raw_events is a {type(raw).__name__}")
-    settings = params["scaling"]
-    workers = [int(w) for w in settings["workers"]]
-    if 1 not in workers:
-        raise ValueError("benchmark.scaling.workers must include 1 (the reference of the speed-ups)")
-    proc = mc["processes"][process]
-    scratch = Path(tempfile.mkdtemp(prefix="lhc_vae_scaling_"))
-    try:
-        sources = list(raw.files) if isinstance(raw, DarkMachinesFolder) else [raw.path]
-        (scratch / "raw").mkdir()
-        files = []
-        for k in range(int(settings["parse_files"])):
-            source = sources[k % len(sources)]
-            files.append(scratch / "raw" / f"{process}_{k:02d}{''.join(source.suffixes)}")
-            shutil.copyfile(source, files[-1])
-        mc_runs, parse_runs, tables = [], [], []
-        for w in workers:
-
-            def mc_work(address: str, w: int = w) -> tuple[int, Any]:
-                sample, _ = generate(
-                    n_events=int(settings["mc_events"]),
-                    process_id=process,
-                    settings=list(proc["settings"]),
-                    detector_cfg=mc["detector"],
-                    seed=int(seed) + 2000,
-                    n_workers=w,
-                    block_size=int(mc.get("block_size", 200)),
-                    progress=False,
-                    scheduler=address,
-                    checkpoint_root=scratch / f"mc_{w}",
-                )
-                return sample.n_events, sample
-
-            def parse_work(address: str, w: int = w) -> tuple[int, Any]:
-                parsed = read_darkmachines_files(files, n_workers=w, scheduler=address)
-                return sum(p.tables.n_events for p in parsed), sum(p.n_rejected for p in parsed)
-
-            figures, sample = on_local_cluster(w, mc_work)
-            mc_runs.append(figures)
-            tables.append(sample)
-            figures, rejected = on_local_cluster(w, parse_work)
-            parse_runs.append({**figures, "files": len(files), "rejected": rejected})
-        identical = all(t.events.equals(tables[0].events) and t.objects.equals(tables[0].objects) for t in tables)
-        if not identical:
-            raise RuntimeError(f"{process}: the MC tables differ between {workers} workers; the seeding is broken")
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return {
-        "cores": available_cores(),
-        "mc": scaling_efficiency(mc_runs),
-        "mc_identical_on_every_worker_count": identical,
-        "preprocessing": scaling_efficiency(parse_runs),
-        "client_peak_rss_mb": peak_rss_mb(),
-        "note": "events/s of the work on a running LocalCluster (its start-up in cluster_start_seconds); "
-        "efficiency = speed-up over 1 worker / workers; worker_peak_rss_mb: VmHWM of each worker process; "
-        "client_peak_rss_mb: this Kedro process, which joins the results, over the whole run",
-    }
+    sources = list(raw.files) if isinstance(raw, DarkMachinesFolder) else [raw.path]
+    return measure_scaling(sources, process, mc["processes"][process]["settings"], mc, int(seed), params["scaling"])
 
 
 def _spec(training: dict[str, Any], models: tuple, suffix: str = "") -> dict[str, Any]:

@@ -32,10 +32,6 @@ from lhc_vae.tags import resolve_prior, run_tag
 log = logging.getLogger(__name__)
 
 
-#: Training events whose encodings the BGMM prior is fitted on (the first ones of the split beyond it).
-BGMM_FIT_EVENTS = 500_000
-
-
 def _stream(exp: Experiment, events: Table, objects: Table, split: str) -> SplitStream:
     return SplitStream(events, objects, exp.layout, split)
 
@@ -132,8 +128,9 @@ def fit_latent_prior(
     training encodings, or validation truth events for alpha-VAEs) and, with
     ``params["likelihood_noise"]``, the decoder's Gaussian sigma per continuous output, measured
     on the validation split (:func:`lhc_vae.models.vae.likelihood_sigma`). The tables: DataFrames or
-    Parquet paths, as for :func:`train_vae`; the BGMM is fitted on the first ``BGMM_FIT_EVENTS``
-    training events.
+    Parquet paths, as for :func:`train_vae`; the BGMM is fitted on the encodings of the first
+    ``params["bgmm_fit_events"]`` training events (all of them when it is null), and the decoder's
+    sigma and the truth prior hold the whole validation split in memory.
 
     Truth-perturbation uses the *validation* split so the test split stays untouched for evaluation.
     The ``truth`` prior keeps the events' model-input arrays, not their encodings: generation
@@ -147,7 +144,8 @@ def fit_latent_prior(
         prior["likelihood_sigma"] = likelihood_sigma(encoder, decoder, validation, continuous_outputs(exp.losses))
         log.info("%s: decoder sigma per feature (validation) %s", exp.name, prior["likelihood_sigma"])
     if kind == "bgmm":
-        encoded = encode(encoder, _stream(exp, model_events, model_objects, "train").head(BGMM_FIT_EVENTS))
+        fit_events = params.get("bgmm_fit_events")
+        encoded = encode(encoder, _stream(exp, model_events, model_objects, "train").head(fit_events))
         active = priors.active_dimensions(encoded["z_mean"], encoded.get("z_log_var"))
         if active.size == 0:  # a collapsed encoder (e.g. one epoch): fit every dimension, as without the selection
             log.warning(
