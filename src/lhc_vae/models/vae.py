@@ -102,9 +102,9 @@ class CalibratedValidation(keras.callbacks.Callback):
     Early stopping and the choice of the kept epoch (issue #12 item 2) read the validation loss,
     which Keras computes in inference mode with the moving averages. Those lag behind the training
     (measured on exp I's 200k-event run: the e- alpha-VAE's validation loss read 3.5 against a
-    training loss of 0.027 at epoch 18 of 11 steps, 0.012 calibrated; and the b-jet alpha-VAE's jumped from 0.035 to
-    0.067 between epochs 3 and 4 while its training loss fell), so the kept epoch was chosen by the
-    lag, not by the fit. Generation already used recalibrated statistics; now validation does too.
+    training loss of 0.027 at epoch 18 of 11 steps, 0.012 calibrated; the b-jet alpha-VAE's jumped
+    from 0.035 to 0.067 between epochs 3 and 4 while its training loss fell), so the kept epoch was
+    chosen by the lag, not by the fit. Generation already used recalibrated statistics; now validation does too.
     Training itself is unchanged (in training mode BatchNormalization uses the batch's statistics).
 
     ``arrays``: a random sample of ``N_MAX`` training events drawn with ``seed`` from arrays in
