@@ -29,7 +29,7 @@ run: $(STAMP)
 	$(BIN)/python -m lhc_vae.default_run
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist worksteal
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
