@@ -175,3 +175,22 @@ def test_a_component_of_experiments_one_and_two_streams_its_objects(sample):
         assert stream.n_events == len(next(iter(want.values()))) > 0
         for key, value in want.items():
             np.testing.assert_array_equal(np.concatenate([b[key] for b in got]), value)
+
+
+def test_a_small_split_is_served_from_memory_after_its_first_pass(sample, tmp_path):
+    """With room for the split, a second pass gives the same batches even once the files are gone;
+    with no room (cache_bytes 0) every pass reads the files, so the second one fails."""
+    mev, mobj, _, _ = sample
+    ev = _write(mev, tmp_path / "events.parquet", 100)
+    ob = _write(mobj, tmp_path / "objects.parquet", 333)
+    cached = SplitStream(ev, ob, JetsLayout(), "train", chunk_events=128)
+    uncached = SplitStream(ev, ob, JetsLayout(), "train", chunk_events=128, cache_bytes=0)
+    first = list(cached.batches(64, seed=2, epoch=0))
+    assert len(list(uncached.batches(64, seed=2, epoch=0))) == len(first)
+    (tmp_path / "events.parquet").unlink()
+    again = list(cached.batches(64, seed=2, epoch=0))
+    for a, b in zip(first, again, strict=True):
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k])
+    with pytest.raises(FileNotFoundError):
+        list(uncached.batches(64, seed=2, epoch=0))

@@ -25,6 +25,9 @@ from lhc_vae.events.chunks import CHUNK_EVENTS, Table, iter_event_chunks
 from lhc_vae.events.schema import COUNT_COLUMNS
 from lhc_vae.events.split import split_tables
 
+#: The largest split a stream keeps in memory after its first pass (see :meth:`SplitStream.chunks`).
+CACHE_BYTES = 256 * 2**20
+
 
 def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
@@ -91,16 +94,37 @@ class SplitStream:
     layout: Any
     split: str
     chunk_events: int = CHUNK_EVENTS
+    cache_bytes: int = CACHE_BYTES
     _n: int | None = field(default=None, repr=False)
+    _cache: list[dict[str, np.ndarray]] | None = field(default=None, repr=False)
 
     def chunks(self) -> Iterator[dict[str, np.ndarray]]:
-        """The split's arrays, one chunk of the tables at a time (chunks without events skipped)."""
+        """The split's arrays, one chunk of the tables at a time (chunks without events skipped).
+
+        A split whose arrays take at most ``cache_bytes`` is kept after its first complete pass and
+        served from memory afterwards (the same arrays, so the same batches): a small sample is not
+        re-read every epoch, and the memory stays bounded by ``cache_bytes`` whatever the sample."""
+        if self._cache is not None:
+            yield from self._cache
+            return
+        kept: list[dict[str, np.ndarray]] | None = []
+        size = 0
         for ev, obj in iter_event_chunks(self.events, self.objects, self.chunk_events):
             ev_s, obj_s = split_tables(ev, obj, self.split, self.layout.select(ev))
-            if len(ev_s):
-                arrays = self.layout.to_arrays(ev_s, obj_s)
-                if n_rows(arrays):
-                    yield arrays
+            if not len(ev_s):
+                continue
+            arrays = self.layout.to_arrays(ev_s, obj_s)
+            if not n_rows(arrays):
+                continue
+            if kept is not None:
+                size += sum(v.nbytes for v in arrays.values())
+                if size <= self.cache_bytes:
+                    kept.append(arrays)
+                else:
+                    kept = None
+            yield arrays
+        if kept is not None:
+            self._cache = kept
 
     @property
     def n_events(self) -> int:
