@@ -25,8 +25,9 @@ from lhc_vae.events.chunks import CHUNK_EVENTS, Table, iter_event_chunks
 from lhc_vae.events.schema import COUNT_COLUMNS
 from lhc_vae.events.split import split_tables
 
-#: The largest split a stream keeps in memory after its first pass (see :meth:`SplitStream.chunks`).
-CACHE_BYTES = 256 * 2**20
+#: The largest split a stream keeps in memory after its first pass (see :meth:`SplitStream.chunks`):
+#: the make-run sample's splits (about 15 MB of arrays) are kept, a 100k-event sample's (74 MB) not.
+CACHE_BYTES = 64 * 2**20
 
 
 def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
