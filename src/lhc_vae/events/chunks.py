@@ -41,9 +41,11 @@ def _read(path: str, rows: int, columns: list[str] | None) -> Iterator[pd.DataFr
         first += batch.num_rows
 
 
-def _batches(table: Table, rows: int, columns: list[str] | None, name: str) -> tuple[Iterator[pd.DataFrame], str]:
-    """Record batches of ``rows`` rows as DataFrames, and the name errors give the table (its path,
-    or ``name`` for a table in memory)."""
+def table_batches(
+    table: Table, rows: int, columns: list[str] | None = None, name: str = "the table"
+) -> tuple[Iterator[pd.DataFrame], str]:
+    """Record batches of ``rows`` rows (of ``columns``, all by default) as DataFrames, and the name
+    errors give the table (its path, or ``name`` for a table in memory)."""
     if isinstance(table, pd.DataFrame):
         frame = table if columns is None else table[columns]
         return (frame.iloc[i : i + rows] for i in range(0, len(frame), rows)), name
@@ -66,11 +68,7 @@ def _check_order(index: np.ndarray, previous: int, where: str, first_row: int, s
 
 
 def iter_event_chunks(
-    events: Table,
-    objects: Table,
-    chunk_events: int = CHUNK_EVENTS,
-    event_columns: list[str] | None = None,
-    object_columns: list[str] | None = None,
+    events: Table, objects: Table, chunk_events: int = CHUNK_EVENTS
 ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
     """Yield (events, objects) for consecutive chunks of ``chunk_events`` events, each chunk's
     objects being exactly those whose ``event_index`` lies in it.
@@ -79,10 +77,8 @@ def iter_event_chunks(
     Both must be ordered by ``event_index`` (events strictly, objects non-decreasing); a row out of
     order, an object whose event is not in the events table, or objects after the last event are
     errors that name the table and the row or event."""
-    ev_cols = None if event_columns is None else list(dict.fromkeys(["event_index", *event_columns]))
-    ob_cols = None if object_columns is None else list(dict.fromkeys(["event_index", *object_columns]))
-    ev_iter, ev_name = _batches(events, chunk_events, ev_cols, "the events table")
-    ob_iter, ob_name = _batches(objects, 4 * chunk_events, ob_cols, "the objects table")
+    ev_iter, ev_name = table_batches(events, chunk_events, name="the events table")
+    ob_iter, ob_name = table_batches(objects, 4 * chunk_events, name="the objects table")
     pending: list[pd.DataFrame] = []
     pending_max = -1
     ob_rows = ev_rows = ob_consumed = 0
@@ -108,7 +104,7 @@ def iter_event_chunks(
                 pending.append(batch)
         obj = pd.concat(pending, ignore_index=True) if len(pending) > 1 else (pending[0] if pending else None)
         if obj is None:
-            obj = _empty_like(objects, ob_cols)
+            obj = _empty_like(objects)
         cut = int(np.searchsorted(obj["event_index"].to_numpy(), hi, side="right"))
         mine, rest = obj.iloc[:cut].reset_index(drop=True), obj.iloc[cut:]
         pending = [rest] if len(rest) else []
@@ -129,8 +125,8 @@ def iter_event_chunks(
         )
 
 
-def _empty_like(objects: Table, columns: list[str] | None) -> pd.DataFrame:
+def _empty_like(objects: Table) -> pd.DataFrame:
     if isinstance(objects, pd.DataFrame):
-        return (objects if columns is None else objects[columns]).iloc[:0]
+        return objects.iloc[:0]
     schema = pq.ParquetFile(str(objects)).schema_arrow
-    return _frame(pa.RecordBatch.from_pylist([], schema=schema).select(columns or schema.names), str(objects), 0)
+    return _frame(pa.RecordBatch.from_pylist([], schema=schema), str(objects), 0)

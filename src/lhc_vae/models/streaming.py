@@ -18,10 +18,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 import tensorflow as tf
 
-from lhc_vae.events.chunks import CHUNK_EVENTS, Table, iter_event_chunks
+from lhc_vae.events.chunks import CHUNK_EVENTS, Table, iter_event_chunks, table_batches
 from lhc_vae.events.schema import COUNT_COLUMNS
 from lhc_vae.events.split import split_tables
 
@@ -67,12 +66,7 @@ def count_split(
 ) -> int:
     """Events of ``split`` in an events table (DataFrame or Parquet path) that pass ``select``,
     counted one record batch at a time."""
-    if isinstance(events, pd.DataFrame):
-        frames: Iterator[pd.DataFrame] = iter([events])
-    else:
-        columns = ["split", *COUNT_COLUMNS.values()]
-        batches = pq.ParquetFile(str(events)).iter_batches(batch_size=chunk_events, columns=columns)
-        frames = (b.to_pandas() for b in batches)
+    frames, _ = table_batches(events, chunk_events, ["split", *COUNT_COLUMNS.values()])
     total = 0
     for f in frames:
         keep = (f["split"] == split).to_numpy()

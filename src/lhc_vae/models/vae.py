@@ -18,7 +18,7 @@ import keras
 import numpy as np
 
 from lhc_vae.models.losses import vae_loss
-from lhc_vae.models.streaming import EpochOrder, SplitStream
+from lhc_vae.models.streaming import EpochOrder, SplitStream, n_rows
 from lhc_vae.models.variators import AlphaVariator, BetaVariator
 
 
@@ -49,7 +49,7 @@ def targets(arrays: dict[str, np.ndarray], beta: float | None) -> dict[str, np.n
     """Autoencoder targets: the inputs themselves (+ zeros for the KL output)."""
     y = dict(arrays)
     if beta is not None:
-        y["kl"] = np.zeros(len(next(iter(arrays.values()))), dtype=np.float32)
+        y["kl"] = np.zeros(n_rows(arrays), dtype=np.float32)
     return y
 
 
@@ -87,7 +87,7 @@ Data = dict[str, np.ndarray] | SplitStream
 
 
 def n_events(data: Data) -> int:
-    return data.n_events if isinstance(data, SplitStream) else len(next(iter(data.values())))
+    return data.n_events if isinstance(data, SplitStream) else n_rows(data)
 
 
 def in_memory(data: Data, n: int) -> dict[str, np.ndarray]:
@@ -116,7 +116,7 @@ class CalibratedValidation(keras.callbacks.Callback):
     def __init__(self, data: Data, seed: int):
         super().__init__()
         arrays = in_memory(data, self.N_MAX)
-        n = len(next(iter(arrays.values())))
+        n = n_rows(arrays)
         rows = np.sort(np.random.default_rng([int(seed), 0xBA]).choice(n, min(n, self.N_MAX), replace=False))
         self.arrays = {k: np.asarray(v)[rows] for k, v in arrays.items()}
         self.probes: list[tuple[Any, keras.Model, list[str]]] = []
