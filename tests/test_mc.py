@@ -106,9 +106,18 @@ def test_same_seed_same_file_on_any_number_of_workers_and_after_a_resume(project
     kedro(project, "run", "--pipeline=mc", "--params", f"{common},mc.n_workers=1,mc.checkpoint_dir=null")
     first = (raw / "ttbar.csv").read_bytes()
     assert not (raw / ".blocks").exists()
-    kedro(project, "run", "--pipeline=mc", "--params", f"{common},mc.n_workers=2")
+    # written in pieces of 50 events (each piece whole blocks), the re-read summary over its first 100 events
+    kedro(
+        project,
+        "run",
+        "--pipeline=mc",
+        "--params",
+        f"{common},mc.n_workers=2,mc.piece_events=50,mc.validation_events=100",
+    )
     second = (raw / "ttbar.csv").read_bytes()
     assert first == second and first.count(b"\n") == 120
+    pieces = json.loads((raw / "ttbar.mc_stats.json").read_text())
+    assert pieces["summary_events"] == 100 and pieces["reread_lines"] == 120 and pieces["reread_rejects"] == 0
     # an interrupted run leaves some finished blocks (each written atomically, its JSON last): keep
     # block 1 only, remove the file, and run again: blocks 0 and 2 are made, 1 is read
     (blocks,) = list((raw / ".blocks" / "ttbar").iterdir())
@@ -124,6 +133,7 @@ def test_same_seed_same_file_on_any_number_of_workers_and_after_a_resume(project
     assert sorted(p.name for p in blocks.glob("*.json"))[:3] == first_three
     assert (blocks / "block_000001.json").stat().st_mtime_ns == kept  # read back, not made again
     resumed = json.loads((raw / "ttbar.mc_stats.json").read_text())
+    assert resumed["summary_events"] == 120  # mc.validation_events: 200 000 by default
     assert resumed["blocks_resumed"] == 1 and resumed["blocks_computed"] == resumed["n_blocks"] - 1
     assert resumed["accepted_events_per_second"] is None
 

@@ -307,7 +307,7 @@ def test_step_budget_and_early_stopping_keep_the_best_weights(tmp_path):
     assert control["training_events_seen"] == n + 2 * 64 and control["epochs"] == 2
 
     small = {k: v[:120] for k, v in arrays.items()}
-    val = {k: v[120:] for k, v in arrays.items()}
+    val = {k: v[120:440] for k, v in arrays.items()}
     keras.utils.set_random_seed(1)
     model = assemble(exp.encoder(exp.layout, 16), exp.decoder(exp.layout, 16), "beta", seed=1)
     compile_vae(model, exp.losses, beta=1.0, learning_rate=3e-3)

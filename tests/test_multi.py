@@ -7,11 +7,9 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import kedro
 from scipy import stats
 
 from lhc_vae.benchmarks.synthetic import make_tables
-from lhc_vae.events.darkmachines import read_darkmachines, write_darkmachines
 from lhc_vae.events.schema import SYMBOL_SLUG, SYMBOLS
 from lhc_vae.models.mask_generator import AliasTable, TwoLevelMaskGenerator
 from lhc_vae.models.multi import cap_objects, components, generate_exp2, thermometer, thermometer_counts
@@ -103,72 +101,6 @@ def test_exp2_generation_has_exactly_the_drawn_multiplicities():
 
 
 @pytest.mark.slow
-def test_exp2_runs_end_to_end(project):
-    write_darkmachines(make_tables(2000, seed=12), project / "data" / "01_raw" / "pythia" / "ttbar.csv")
-    kedro(project, "run", "--pipeline=preprocessing")
-    kedro(project, "run", "--pipeline=exp2", "--params", "beta=1.5,exp2.epochs=1,n_generate=4000")
-    models = project / "data" / "06_models" / "pythia" / "ttbar" / "exp2" / "beta_1p5"
-    gen = json.loads((models / "mask_generator.json").read_text())
-    assert gen["level_one_mass"] >= 0.85 and gen["symbols"] == list(SYMBOLS)
-    assert sorted(p.name for p in (models / "components").iterdir()) == sorted(["met", *SYMBOL_SLUG.values()])
-    # beta in the loss is the thesis's beta (summed reconstruction, issue #11): recorded per component
-    training = json.loads((models / "training.json").read_text())
-    for record in training["components"].values():
-        assert record["beta"] == record["effective_beta"] == 1.5
-        assert record["reconstruction_loss"] == "sum over features per event, mean over events"
-    out = project / "data" / "07_model_output" / "pythia" / "ttbar" / "exp2" / "beta_1p5" / "prior_auto"
-    stats_ = json.loads((out / "generation_stats.json").read_text())
-    assert stats_["from_noise"] and stats_["n_generated"] == 4000
-    assert (out / "masks" / "masks_frequent.png").is_file() and (out / "masks" / "masks_rare.png").is_file()
-    parsed = read_darkmachines(out / "ttbar.csv")
-    assert parsed.n_rejected == 0 and parsed.tables.n_events == 4000
-    # generated multiplicities follow the training masks: mean jets within a few per cent
-    events = pd.read_parquet(out / "events.parquet")
-    truth = pd.read_parquet(project / "data" / "03_primary" / "pythia" / "ttbar" / "events.parquet")
-    assert events["n_j"].mean() == pytest.approx(truth.loc[truth["split"] == "train", "n_j"].mean(), rel=0.05)
-
-    # the benchmark times the MC chain and the run's trained models (its catalog datasets); the report shows it
-    kedro(
-        project,
-        "run",
-        "--pipeline=exp2_benchmark",
-        "--params",
-        "beta=1.5,benchmark.mc_block_size=30,benchmark.large_batch=5000",
-    )
-    bench = json.loads((out / "report" / "benchmark.json").read_text())  # beside the run, with its report
-    assert (
-        bench["mc"]["events_tried"] == 30 and bench["mc"]["n_blocks"] == 1 and bench["mc"]["ms_per_event_per_core"] > 0
-    )
-    assert bench["mc"]["sample"] is None  # no MC sample in this project (the data came from make_tables)
-    model = bench["models"]["exp2/beta_1p5"]
-    assert model["flops_per_event"] > 0 and 0 < model["roofline_percent"] < 100
-    assert model["start_point"].startswith("noise") and bench["one_core_process"]["cpus"] == 1
-    assert model["speedup_1core"] == pytest.approx(
-        bench["mc"]["ms_per_event_per_core"] / model["one_core"]["ms_per_event_steady"]
-    )
-    assert model["speedup_all_cores"] == pytest.approx(
-        bench["mc"]["ms_per_event_all_cores"] / model["ms_per_event_steady"]
-    )
-    matmul = bench["matmul"]["all_cores"]
-    assert bench["preprocessing"]["events"] == 2000 and bench["matmul_gflops"] == matmul["median_gflops"] > 1
-    assert matmul["min_gflops"] <= matmul["median_gflops"] <= matmul["max_gflops"] and matmul["n"] >= 5
-    # the report of the run, beside it, with the thesis rows, the truth floor and the speed table
-    kedro(project, "run", "--pipeline=exp2_report", "--params", "beta=1.5,report.n_bootstrap=5")
-    reporting = out / "report"
-    page = (reporting / "report.html").read_text()
-    assert "exp2/beta_1p5/normal" in page and "thesis exp2" in page and "truth vs truth (floor)" in page
-    # MET, phi(MET), total energy and the test project's two leading-object variables (conftest), the
-    # correlations and the speed table
-    assert page.count("data:image/png;base64,") == 3 + 2 + 1 + 1
-    metrics = pd.read_csv(reporting / "metrics.csv").set_index("run")
-    assert list(metrics.index) == ["truth vs truth (floor)", "exp2/beta_1p5/normal"]
-    test = truth[truth["split"] == "test"]
-    n_val = int((truth["split"] == "validation").sum())  # every run at the floor's size
-    assert (metrics["n_truth"] == len(test)).all() and (metrics["n_generated"] == n_val).all()
-    assert metrics.loc["exp2/beta_1p5/normal", "effective_beta"] == 1.5
-    assert "speed-up vs MC, 1 core each" in page
-
-
 def test_exp1_generation_from_truth_is_batched_and_bounded():
     from lhc_vae.events.features import FeatureScaler
     from lhc_vae.events.schema import primary_tables

@@ -19,6 +19,7 @@ import yaml
 from lhc_vae.benchmarks.synthetic import make_tables
 from lhc_vae.events.features import FeatureScaler
 from lhc_vae.events.schema import primary_tables
+from lhc_vae.io import single_chunk
 from lhc_vae.mc.simulation import BlockResult
 from lhc_vae.models import priors
 from lhc_vae.models.experiments import get_experiment
@@ -63,7 +64,9 @@ def test_alpha_vae_time_per_event_runs_the_encoder_on_the_timed_events():
     n_val = len(prior["inputs"]["met"])
     assert n_val == int((mev["split"] == "validation").sum())
 
-    _, _, tables, stats = generate_events(encoder, decoder, prior, scaler.to_dict(), 1500, 0.2, 7, "ttbar", params)
+    _, _, tables, stats = single_chunk(
+        generate_events(encoder, decoder, prior, scaler.to_dict(), 1500, 0.2, 7, "ttbar", params, {})
+    )
     # warm-up, T_1K and the steady call: each starts from as many truth events as it generates
     assert encoder.rows == [1000, 1000, 1500]
     assert tables.n_events == 1500 and not stats["from_noise"]
@@ -83,7 +86,9 @@ def test_beta_vae_time_per_event_starts_from_noise():
     encoder, decoder = CountingModel(exp.encoder(exp.layout, 8)), exp.decoder(exp.layout, 8)
     params = {"experiment": "exp3", "latent_dim": 8}
     prior = fit_latent_prior(encoder, decoder, mev, mobj, "auto", 1, 0, params)
-    _, _, tables, stats = generate_events(encoder, decoder, prior, scaler.to_dict(), 1200, 1.5, 7, "ttbar", params)
+    _, _, tables, stats = single_chunk(
+        generate_events(encoder, decoder, prior, scaler.to_dict(), 1200, 1.5, 7, "ttbar", params, {})
+    )
     assert encoder.rows == [] and tables.n_events == 1200
     assert stats["from_noise"] and stats["start_point"] == START_POINTS["normal"]
     assert {"ms_per_event_t1k", "ms_per_event_steady", "warmup_seconds"} <= set(stats)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import warnings
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import kedro
@@ -13,6 +14,7 @@ from kedro.pipeline import Node
 from lhc_vae.benchmarks.synthetic import make_tables
 from lhc_vae.datasets import LatentPriorDataset
 from lhc_vae.events.darkmachines import read_darkmachines, write_darkmachines
+from lhc_vae.events.schema import SYMBOL_SLUG, SYMBOLS
 from lhc_vae.pipeline_registry import register_pipelines
 from lhc_vae.tags import sample_dataset
 
@@ -111,7 +113,9 @@ def test_exp3_trains_generates_and_regenerates(project):
     kedro(project, "run", "--pipeline=preprocessing")
     assert not (project / "mlruns").exists() and not (project / "mlflow.db").exists()  # a whole run, tracking off
     tracked = "tracking.enabled=true"  # the project fixture switches tracking off
-    kedro(project, "run", "--pipeline=exp3", "--params", f"beta=0.5,exp3.epochs=1,n_generate=3000,{tracked}")
+    # generated in 3 chunks of 1000 events, each written as it is made (issue #14 item 5)
+    chunks = "generation.chunk_events=1000"
+    kedro(project, "run", "--pipeline=exp3", "--params", f"beta=0.5,exp3.epochs=1,n_generate=3000,{chunks},{tracked}")
     models = project / "data" / "06_models" / "pythia" / "ttbar" / "exp3" / "beta_0p5"
     assert (
         (models / "encoder.keras").is_file()
@@ -129,7 +133,11 @@ def test_exp3_trains_generates_and_regenerates(project):
     assert stats["n_generated"] == 3000 and stats["latent_prior"] == "normal" and stats["from_noise"]
     assert stats["ms_per_event_t1k"] > 0 and stats["events_per_second_steady"] > 0
     parsed = read_darkmachines(out_dir / "ttbar.csv")
-    assert parsed.n_rejected == 0 and parsed.tables.n_events == 3000
+    assert parsed.n_rejected == 0 and parsed.tables.n_events == 3000 and stats["n_chunks"] == 3
+    np.testing.assert_array_equal(parsed.tables.events["event_id"], np.arange(3000))
+    generated = pd.read_parquet(out_dir / "events.parquet")
+    np.testing.assert_array_equal(generated["event_index"], np.arange(3000))
+    np.testing.assert_allclose(generated["met"], parsed.tables.events["met"], rtol=1e-5)
     assert set(parsed.tables.objects["type"].astype(str)) <= {"j", "b"}
     check_tracked_training(project, training, stats)
 
@@ -181,7 +189,8 @@ def test_exp3_trains_generates_and_regenerates(project):
     # experiments I and II at their default values, exp III's runs beyond the thesis (a 1-epoch model, so a
     # low w_max keeps enough candidates), then the default report
     kedro(project, "run", "--pipeline=exp1", "--params", "alpha=0.3,exp1.epochs=1,n_generate=1000")
-    kedro(project, "run", "--pipeline=exp2", "--params", "beta=0.2,exp2.epochs=1,n_generate=1000")
+    kedro(project, "run", "--pipeline=exp2", "--params", "beta=0.2,exp2.epochs=1,n_generate=4000")
+    check_exp2_run(project)  # its masks, benchmark and own report
     beyond = "report.n_bootstrap=5,bgmm_components=3,n_generate=1000,refine.w_max=0.05"
     kedro(project, "run", "--pipeline=beyond_thesis", "--params", beyond)
     refined = project / "data" / "07_model_output" / "pythia" / "ttbar" / "exp3" / "beta_0p5" / "prior_bgmm3_refined"
@@ -219,6 +228,72 @@ def test_exp3_trains_generates_and_regenerates(project):
         "binning.json" in page and (reporting / "binning.json").is_file() and (reporting / "separation.csv").is_file()
     )
     check_tracked_report(project, metrics, pd.read_csv(reporting / "metrics_per_variable.csv"), runs)
+
+
+def check_exp2_run(project) -> None:
+    """Experiment II at beta = 0.2 (``kedro run --pipeline=exp2 --params beta=0.2,n_generate=4000``),
+    then its benchmark and its own report: the project of the test above trains every experiment
+    once for the default report, and that exp II training serves both."""
+    models = project / "data" / "06_models" / "pythia" / "ttbar" / "exp2" / "beta_0p2"
+    gen = json.loads((models / "mask_generator.json").read_text())
+    assert gen["level_one_mass"] >= 0.85 and gen["symbols"] == list(SYMBOLS)
+    assert sorted(p.name for p in (models / "components").iterdir()) == sorted(["met", *SYMBOL_SLUG.values()])
+    # beta in the loss is the thesis's beta (summed reconstruction, issue #11): recorded per component
+    training = json.loads((models / "training.json").read_text())
+    for record in training["components"].values():
+        assert record["beta"] == record["effective_beta"] == 0.2
+        assert record["reconstruction_loss"] == "sum over features per event, mean over events"
+    out = project / "data" / "07_model_output" / "pythia" / "ttbar" / "exp2" / "beta_0p2" / "prior_auto"
+    stats_ = json.loads((out / "generation_stats.json").read_text())
+    assert stats_["from_noise"] and stats_["n_generated"] == 4000
+    assert (out / "masks" / "masks_frequent.png").is_file() and (out / "masks" / "masks_rare.png").is_file()
+    parsed = read_darkmachines(out / "ttbar.csv")
+    assert parsed.n_rejected == 0 and parsed.tables.n_events == 4000
+    # generated multiplicities follow the training masks: mean jets within a few per cent
+    events = pd.read_parquet(out / "events.parquet")
+    truth = pd.read_parquet(project / "data" / "03_primary" / "pythia" / "ttbar" / "events.parquet")
+    assert events["n_j"].mean() == pytest.approx(truth.loc[truth["split"] == "train", "n_j"].mean(), rel=0.05)
+
+    # the benchmark times the MC chain and the run's trained models (its catalog datasets); the report shows it
+    kedro(
+        project,
+        "run",
+        "--pipeline=exp2_benchmark",
+        "--params",
+        "beta=0.2,benchmark.mc_block_size=30,benchmark.large_batch=5000",
+    )
+    bench = json.loads((out / "report" / "benchmark.json").read_text())  # beside the run, with its report
+    assert (
+        bench["mc"]["events_tried"] == 30 and bench["mc"]["n_blocks"] == 1 and bench["mc"]["ms_per_event_per_core"] > 0
+    )
+    assert bench["mc"]["sample"] is None  # no MC sample in this project (the data came from make_tables)
+    model = bench["models"]["exp2/beta_0p2"]
+    assert model["flops_per_event"] > 0 and 0 < model["roofline_percent"] < 100
+    assert model["start_point"].startswith("noise") and bench["one_core_process"]["cpus"] == 1
+    assert model["speedup_1core"] == pytest.approx(
+        bench["mc"]["ms_per_event_per_core"] / model["one_core"]["ms_per_event_steady"]
+    )
+    assert model["speedup_all_cores"] == pytest.approx(
+        bench["mc"]["ms_per_event_all_cores"] / model["ms_per_event_steady"]
+    )
+    matmul = bench["matmul"]["all_cores"]
+    assert bench["preprocessing"]["events"] == len(truth) and bench["matmul_gflops"] == matmul["median_gflops"] > 1
+    assert matmul["min_gflops"] <= matmul["median_gflops"] <= matmul["max_gflops"] and matmul["n"] >= 5
+    # the report of the run, beside it, with the thesis rows, the truth floor and the speed table
+    kedro(project, "run", "--pipeline=exp2_report", "--params", "beta=0.2,report.n_bootstrap=5")
+    reporting = out / "report"
+    page = (reporting / "report.html").read_text()
+    assert "exp2/beta_0p2/normal" in page and "thesis exp2" in page and "truth vs truth (floor)" in page
+    # MET, phi(MET), total energy and the test project's two leading-object variables (conftest), the
+    # correlations and the speed table
+    assert page.count("data:image/png;base64,") == 3 + 2 + 1 + 1
+    metrics = pd.read_csv(reporting / "metrics.csv").set_index("run")
+    assert list(metrics.index) == ["truth vs truth (floor)", "exp2/beta_0p2/normal"]
+    test = truth[truth["split"] == "test"]
+    n_val = int((truth["split"] == "validation").sum())  # every run at the floor's size
+    assert (metrics["n_truth"] == len(test)).all() and (metrics["n_generated"] == n_val).all()
+    assert metrics.loc["exp2/beta_0p2/normal", "effective_beta"] == 0.2
+    assert "speed-up vs MC, 1 core each" in page
 
 
 def mlflow_runs(project) -> pd.DataFrame:

@@ -1,5 +1,5 @@
-"""The Dask cluster the project's parallel steps run on (issue #14): Pythia8 blocks (``mc``) and the
-files of a folder of Dark Machines files (``preprocessing``)."""
+"""The Dask cluster the project's parallel steps run on (issue #14): Pythia8 blocks (``mc``), the
+files of a folder of Dark Machines files (``preprocessing``) and the chunks of a large generation."""
 
 from __future__ import annotations
 
@@ -37,6 +37,19 @@ def dask_client(n_workers: int, scheduler: str | None = None) -> Iterator[Any]:
         LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
         Client(cluster) as client,
     ):
+        yield client
+
+
+@contextmanager
+def optional_dask_client(settings: dict[str, Any] | None) -> Iterator[Any]:
+    """:func:`dask_client` of ``settings`` (``scheduler``, ``n_workers``) when either is set, else
+    None: the work stays in this process (the default of steps that need no cluster, such as
+    generation)."""
+    settings = settings or {}
+    if not settings.get("scheduler") and not settings.get("n_workers"):
+        yield None
+        return
+    with dask_client(default_workers(settings.get("n_workers")), settings.get("scheduler")) as client:
         yield client
 
 

@@ -31,14 +31,16 @@ from lhc_vae.events.darkmachines import (
     REJECT_COLUMNS,
     ParsedChunk,
     ParsedFile,
+    append_darkmachines,
     iter_chunks,
+    open_darkmachines,
     read_darkmachines,
     read_darkmachines_files,
     write_darkmachines,
 )
 from lhc_vae.events.delphes import read_delphes
 from lhc_vae.events.schema import EventTables, object_types
-from lhc_vae.io import atomic_path
+from lhc_vae.io import AtomicStream, Chunk, atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +108,9 @@ class DarkMachinesDataset(_FileDataset):
     ``load`` returns a :class:`DarkMachinesFile` for ``filepath``, or, when that file does not exist
     and ``folder`` is a folder holding ``*.csv``/``*.csv.gz`` files, a :class:`DarkMachinesFolder`
     of them (sorted by name); both at once is an error, so is an empty file or folder.
-    ``save`` takes :class:`EventTables` (GeV) and writes MeV text atomically to ``filepath``.
+    ``save`` takes :class:`EventTables` (GeV) and writes MeV text atomically to ``filepath``, or
+    a :class:`~lhc_vae.io.Chunk` of them from a generator node: the file grows piece by piece and
+    is moved into place at the last piece (memory holds one piece, issue #14 item 5).
     """
 
     def __init__(
@@ -120,6 +124,7 @@ class DarkMachinesDataset(_FileDataset):
         super().__init__(filepath, missing_hint, metadata)
         self._folder = Path(folder) if folder else None
         self._chunk_lines = int(chunk_lines)
+        self._stream = AtomicStream(filepath)  # the file of a chunked save
 
     def _folder_files(self) -> tuple[Path, ...] | None:
         if self._folder is None or not self._folder.is_dir():
@@ -148,10 +153,18 @@ class DarkMachinesDataset(_FileDataset):
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath), "folder": str(self._folder) if self._folder else None}
 
-    def save(self, data: EventTables) -> None:
-        if not isinstance(data, EventTables):
-            raise DatasetError(f"DarkMachinesDataset saves EventTables, got {type(data).__name__}")
-        write_darkmachines(data, self._filepath)
+    def save(self, data: EventTables | Chunk) -> None:
+        tables = data.data if isinstance(data, Chunk) else data
+        if not isinstance(tables, EventTables):
+            raise DatasetError(f"DarkMachinesDataset saves EventTables, got {type(tables).__name__}")
+        if not isinstance(data, Chunk):
+            write_darkmachines(tables, self._filepath)
+            return
+        self._stream.expect(data)
+        with open_darkmachines(self._stream.tmp, self._filepath, append=data.index > 0) as handle:
+            append_darkmachines(handle, tables)
+        if data.last:
+            self._stream.commit()
 
 
 @dataclass(frozen=True)
@@ -221,7 +234,10 @@ class ParquetFileDataset(_FileDataset):
 class ParquetTableDataset(_FileDataset):
     """A DataFrame as Parquet: one file, or a directory partitioned by ``partition_cols``.
 
-    A ``type`` column comes back as the ordered categorical of the object symbols.
+    A ``type`` column comes back as the ordered categorical of the object symbols. ``save`` also
+    takes a :class:`~lhc_vae.io.Chunk` of a table from a generator node: the pieces are appended
+    (a partitioned table keeps their order in ``_row``) and the output is moved into place at the
+    last piece (issue #14 item 5).
     """
 
     def __init__(
@@ -233,6 +249,9 @@ class ParquetTableDataset(_FileDataset):
     ) -> None:
         super().__init__(filepath, missing_hint, metadata)
         self._partition_cols = list(partition_cols or [])
+        self._stream = AtomicStream(filepath, directory=bool(self._partition_cols))  # a chunked save
+        self._writer: pq.ParquetWriter | None = None
+        self._rows = 0
 
     def load(self) -> pd.DataFrame:
         self._check_exists()
@@ -248,16 +267,45 @@ class ParquetTableDataset(_FileDataset):
             df["type"] = object_types(df["type"], str(self._filepath))
         return df
 
-    def save(self, data: pd.DataFrame) -> None:
+    def save(self, data: pd.DataFrame | Chunk) -> None:
+        if isinstance(data, Chunk):
+            self._save_chunk(data)
+            return
         if self._partition_cols:
-            table = pa.Table.from_pandas(data, preserve_index=False)
-            table = table.append_column("_row", pa.array(np.arange(len(data), dtype=np.int64)))
             with atomic_path(self._filepath, directory=True) as tmp:
-                pq.write_to_dataset(table, root_path=str(tmp), partition_cols=self._partition_cols)
+                self._write_partitioned(data, tmp, 0, "part-{i}.parquet")
         else:
             table = pa.Table.from_pandas(data, preserve_index=False)
             with atomic_path(self._filepath) as tmp:
                 pq.write_table(table, tmp)
+
+    def _write_partitioned(self, data: pd.DataFrame, root: Path, first_row: int, basename: str) -> None:
+        table = pa.Table.from_pandas(data, preserve_index=False)
+        table = table.append_column("_row", pa.array(np.arange(first_row, first_row + len(data), dtype=np.int64)))
+        pq.write_to_dataset(table, root_path=str(root), partition_cols=self._partition_cols, basename_template=basename)
+
+    def _save_chunk(self, chunk: Chunk) -> None:
+        stream = self._stream
+        stream.expect(chunk)
+        if chunk.index == 0:
+            if self._writer is not None:  # an earlier chunked save that never got its last piece
+                self._writer.close()
+            self._rows, self._writer = 0, None
+        if self._partition_cols:
+            self._write_partitioned(chunk.data, stream.tmp, self._rows, f"part-{chunk.index:06d}-{{i}}.parquet")
+        else:
+            if self._writer is None:
+                table = pa.Table.from_pandas(chunk.data, preserve_index=False)
+                self._writer = pq.ParquetWriter(stream.tmp, table.schema)
+            else:
+                table = pa.Table.from_pandas(chunk.data, schema=self._writer.schema, preserve_index=False)
+            self._writer.write_table(table)
+        self._rows += len(chunk.data)
+        if chunk.last:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+            stream.commit()
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath), "partition_cols": self._partition_cols}
@@ -303,6 +351,10 @@ class JSONDataset(_FileDataset):
         return json.loads(self._filepath.read_text())
 
     def save(self, data: Any) -> None:
+        if isinstance(data, Chunk):  # a generator node's running summary: the last piece is the whole
+            if not data.last:
+                return
+            data = data.data
         with atomic_path(self._filepath) as tmp:
             tmp.write_text(json.dumps(_finite_floats(data), indent=2, default=_json_default) + "\n")
 

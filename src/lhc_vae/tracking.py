@@ -41,6 +41,7 @@ from kedro_mlflow.config.kedro_mlflow_config import KedroMlflowConfig
 from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
 from mlflow.entities import Metric, Param, RunStatus
 
+from lhc_vae.io import Chunk
 from lhc_vae.tags import FLOOR, floor_subset, run_label, trained_namespace
 
 log = logging.getLogger(__name__)
@@ -355,7 +356,12 @@ class RunTracking(MlflowHook):
 
     def _saved(self, dataset_name: str, data: Any, node) -> None:
         """Logs what a saved dataset holds: a training or generation record, a run's view in the
-        report, the report's tables and page, a model or figure."""
+        report, the report's tables and page, a model or figure. An output saved in pieces by a
+        generator node (:class:`~lhc_vae.io.Chunk`) counts once, at its last piece."""
+        if isinstance(data, Chunk):
+            if not data.last:
+                return
+            data = data.data
         namespace, kind = _kind(dataset_name)
         now = int(time.time() * 1000)
         if kind == "training" and namespace:

@@ -26,6 +26,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 import pandas as pd
@@ -404,24 +405,33 @@ def format_lines(tables: EventTables) -> pa.Array:
     return pc.binary_join_element_wise(pc.if_else(pc.equal(counts, 0), head, line), ";", "")
 
 
+def open_darkmachines(path: str | os.PathLike, target: str | os.PathLike | None = None, append: bool = False) -> TextIO:
+    """A text handle to write (or ``append``) Dark Machines lines to ``path``, gzip when ``target``
+    (default: the path itself) ends in ``.gz`` (appended gzip members read as one stream)."""
+    opener = gzip.open if Path(target or path).suffix == ".gz" else open
+    return opener(path, "at" if append else "wt", encoding="utf-8", newline="\n")
+
+
+def append_darkmachines(handle: TextIO, tables: EventTables, chunk_events: int = 500_000) -> None:
+    """Write ``tables`` to an open Dark Machines handle, ``chunk_events`` lines formatted at a time."""
+    n = tables.n_events
+    ev_index = tables.objects["event_index"].to_numpy()
+    order = np.argsort(ev_index, kind="stable")
+    bounds = np.searchsorted(ev_index[order], np.arange(0, n + chunk_events, chunk_events))
+    for k, start in enumerate(range(0, n, chunk_events)):
+        stop = min(start + chunk_events, n)
+        objs = tables.objects.iloc[order[bounds[k] : bounds[k + 1]]]
+        chunk = EventTables(
+            tables.events.iloc[start:stop].reset_index(drop=True),
+            objs.assign(event_index=objs["event_index"] - start),
+        )
+        lines = format_lines(chunk).to_pylist()
+        if lines:
+            handle.write("\n".join(lines))
+            handle.write("\n")
+
+
 def write_darkmachines(tables: EventTables, path: str | os.PathLike, chunk_events: int = 500_000) -> None:
     """Write events to a Dark Machines file atomically (gzip when the name ends in ``.gz``)."""
-    path = Path(path)
-    n = tables.n_events
-    with atomic_path(path) as tmp:
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(tmp, "wt", encoding="utf-8", newline="\n") as handle:
-            ev_index = tables.objects["event_index"].to_numpy()
-            order = np.argsort(ev_index, kind="stable")
-            bounds = np.searchsorted(ev_index[order], np.arange(0, n + chunk_events, chunk_events))
-            for k, start in enumerate(range(0, n, chunk_events)):
-                stop = min(start + chunk_events, n)
-                objs = tables.objects.iloc[order[bounds[k] : bounds[k + 1]]]
-                chunk = EventTables(
-                    tables.events.iloc[start:stop].reset_index(drop=True),
-                    objs.assign(event_index=objs["event_index"] - start),
-                )
-                lines = format_lines(chunk).to_pylist()
-                if lines:
-                    handle.write("\n".join(lines))
-                    handle.write("\n")
+    with atomic_path(path) as tmp, open_darkmachines(tmp, path) as handle:
+        append_darkmachines(handle, tables, chunk_events)

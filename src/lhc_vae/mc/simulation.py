@@ -13,13 +13,14 @@ import hashlib
 import itertools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from lhc_vae.cluster import dask_client, default_workers
 from lhc_vae.events.schema import TYPE_DTYPE, EventTables
@@ -46,16 +47,27 @@ class NotEnoughEventsError(RuntimeError):
 
 @dataclass
 class BlockResult:
-    """Accepted events of one block, with what it cost."""
+    """Accepted events of one block, with what it cost. A block kept on disk may be held without its
+    tables (``events`` and ``objects`` None, ``n_accepted`` from the file): :func:`block_tables`
+    reads them when they are written out."""
 
     block: int
-    events: pd.DataFrame
-    objects: pd.DataFrame
+    events: pd.DataFrame | None
+    objects: pd.DataFrame | None
     n_tried: int
     sigma_pb: float
     sigma_err_pb: float
     seconds: float  # the whole block, Pythia8's initialisation included
     init_seconds: float = 0.0  # Pythia8's initialisation alone (once per block)
+    n_accepted: int = -1
+
+    def __post_init__(self) -> None:
+        if self.events is not None:
+            self.n_accepted = len(self.events)
+
+
+#: Events of consecutive blocks joined into one piece of the output file (memory holds one piece).
+PIECE_EVENTS = 100_000
 
 
 def block_seed(seed: int, block: int) -> int:
@@ -258,15 +270,26 @@ def save_block(result: BlockResult, directory: Path) -> None:
         tmp.write_text(json.dumps(meta))
 
 
-def load_block(directory: Path, block: int) -> BlockResult | None:
-    """A finished block written by :func:`save_block`, or None."""
+def load_block(directory: Path, block: int, tables: bool = True) -> BlockResult | None:
+    """A finished block written by :func:`save_block`, or None; without its ``tables`` (their
+    number of events only) when they are read later, by :func:`block_tables`."""
     events_path, objects_path, meta_path = _block_paths(directory, block)
     if not meta_path.is_file():
         return None
     meta = json.loads(meta_path.read_text())
+    if not tables:
+        n_accepted = pq.ParquetFile(events_path).metadata.num_rows
+        return BlockResult(events=None, objects=None, n_accepted=n_accepted, **meta)
     objects = pd.read_parquet(objects_path)
     objects["type"] = objects["type"].astype(TYPE_DTYPE)
     return BlockResult(events=pd.read_parquet(events_path), objects=objects, **meta)
+
+
+def block_tables(result: BlockResult, directory: Path | None) -> EventTables:
+    """A block's tables: those it holds, or those of its files in ``directory``."""
+    if result.events is None:
+        result = load_block(directory, result.block)
+    return EventTables(result.events, result.objects)
 
 
 def run_blocks(
@@ -291,14 +314,17 @@ def run_blocks(
     resumes from its finished blocks. ``key`` names the run's tasks on the scheduler (blocks of
     other runs on a shared cluster must not be taken for these); ``on_block`` gets the accepted
     events of the finished prefix 0..k after every block; ``resumed`` (if given) receives the
-    numbers of the blocks read from ``directory`` instead of computed."""
+    numbers of the blocks read from ``directory`` instead of computed.
+
+    With a ``directory`` the blocks come back without their tables (:func:`block_tables` reads
+    them), so memory does not grow with the number of blocks (issue #14 item 2)."""
     from distributed import as_completed
 
     results: dict[int, BlockResult] = {}
     if directory is not None:
         directory.mkdir(parents=True, exist_ok=True)
         for block in range(max_blocks):
-            found = load_block(directory, block)
+            found = load_block(directory, block, tables=False)
             if found is not None:
                 results[block] = found
                 if resumed is not None:
@@ -309,7 +335,7 @@ def run_blocks(
         for block in range(max_blocks):
             if block not in results:
                 break
-            accepted += len(results[block].events)
+            accepted += results[block].n_accepted
             if accepted >= n_events:
                 needed = block + 1
                 break
@@ -334,7 +360,7 @@ def run_blocks(
             result = future.result()
             if directory is not None:
                 save_block(result, directory)
-                result = load_block(directory, result.block)
+                result = load_block(directory, result.block, tables=False)
             results[result.block] = result
             needed = enough()
             if needed is not None:
@@ -344,13 +370,13 @@ def run_blocks(
                 submit(nxt)
         else:
             raise NotEnoughEventsError(
-                f"only {sum(len(r.events) for r in results.values())} of {n_events} events accepted "
+                f"only {sum(r.n_accepted for r in results.values())} of {n_events} events accepted "
                 f"in {max_blocks} blocks"
             )
     return [results[b] for b in range(needed)]
 
 
-def generate(
+def generate_pieces(
     n_events: int,
     process_id: str,
     settings: list[str],
@@ -362,8 +388,11 @@ def generate(
     progress: bool = True,
     scheduler: str | None = None,
     checkpoint_root: str | Path | None = None,
-) -> tuple[EventTables, dict[str, Any]]:
-    """Generate ``n_events`` accepted events (GeV tables) and the run statistics.
+    piece_events: int = PIECE_EVENTS,
+) -> tuple[Iterator[EventTables], dict[str, Any]]:
+    """Generate ``n_events`` accepted events: the run statistics, and the events (GeV tables) as
+    pieces of about ``piece_events`` events (whole blocks joined), read from the checkpoint
+    directory one piece at a time, so memory stays flat in ``n_events`` (issue #14 item 2).
 
     Blocks run on dask.distributed (:func:`run_blocks`): a LocalCluster of ``n_workers`` processes,
     or the cluster at ``scheduler``; with ``checkpoint_root``, finished blocks are kept under
@@ -371,7 +400,8 @@ def generate(
 
     Event weight = sigma * luminosity / N_tried, as in the challenge files (thesis §3.2), with
     sigma Pythia8's own estimate (averaged over blocks) and N_tried every generated event up to
-    the last one kept.
+    the last one kept. Pieces are numbered like one table: event indices count from the run's
+    first event.
     """
     from tqdm.auto import tqdm
 
@@ -406,14 +436,16 @@ def generate(
         bar.close()
     wall = time.perf_counter() - start
 
-    joined = concat_tables([EventTables(r.events, r.objects) for r in results])
-    events = joined.events.iloc[:n_events]
-    objs = joined.objects[joined.objects["event_index"] < n_events].reset_index(drop=True)
-    n_tried = int(events["event_id"].iloc[-1]) + 1
+    # the last block is cut at n_events; N_tried ends with the last event kept
+    kept = [r.n_accepted for r in results]
+    kept[-1] = n_events - sum(kept[:-1])
+    last = block_tables(results[-1], directory)
+    n_tried = int(last.events["event_id"].iloc[kept[-1] - 1]) + 1
     tried_blocks = np.array([r.n_tried for r in results], dtype=float)
     sigma_pb = float(np.average([r.sigma_pb for r in results], weights=tried_blocks))
-    events.insert(2, "weight", sigma_pb * 1e3 * luminosity_fb / n_tried)
+    weight = sigma_pb * 1e3 * luminosity_fb / n_tried
     cpu_seconds = sum(r.seconds for r in results)
+    accepted_all = sum(r.n_accepted for r in results)
     stats = {
         "process": process_id,
         "sigma_pb": sigma_pb,
@@ -422,8 +454,8 @@ def generate(
         ),
         "luminosity_fb": luminosity_fb,
         "events_tried": n_tried,
-        "events_accepted": len(events),
-        "acceptance": len(events) / n_tried,
+        "events_accepted": n_events,
+        "acceptance": n_events / n_tried,
         "seed": int(seed),
         "block_size": block_size,
         "n_blocks": len(results),
@@ -432,17 +464,39 @@ def generate(
         "checkpoint_directory": str(directory) if directory else None,
         "wall_seconds": wall,
         "cpu_seconds": cpu_seconds,
-        "ms_per_accepted_event_per_core": 1e3 * cpu_seconds / sum(len(r.events) for r in results),
+        "ms_per_accepted_event_per_core": 1e3 * cpu_seconds / accepted_all,
         # Pythia8's initialisation, once per block, and the per-event cost without it (issue #11)
         "init_seconds_per_block": float(np.mean([r.init_seconds for r in results])),
         "ms_per_accepted_event_per_core_after_init": 1e3
         * (cpu_seconds - sum(r.init_seconds for r in results))
-        / sum(len(r.events) for r in results),
+        / accepted_all,
         "ms_per_tried_event_per_core": 1e3 * cpu_seconds / tried_blocks.sum(),
         # blocks read from the checkpoint directory (a resumed run) and made by this run
         "blocks_resumed": sum(r.block in resumed for r in results),
         "blocks_computed": sum(r.block not in resumed for r in results),
         # this run's rate; none when some blocks were made by an earlier run
-        "accepted_events_per_second": None if resumed & {r.block for r in results} else len(events) / wall,
+        "accepted_events_per_second": None if resumed & {r.block for r in results} else n_events / wall,
     }
-    return EventTables(events, objs), stats
+
+    def pieces() -> Iterator[EventTables]:
+        group: list[EventTables] = []
+        for k, result in enumerate(results):
+            tables = last if k == len(results) - 1 else block_tables(result, directory)
+            n = kept[k]
+            objects = tables.objects[tables.objects["event_index"].to_numpy() < n]
+            events = tables.events.iloc[:n].copy()
+            events.insert(2, "weight", weight)
+            group.append(EventTables(events, objects))
+            if sum(g.n_events for g in group) >= piece_events or k == len(results) - 1:
+                joined = concat_tables(group)
+                yield EventTables(joined.events, joined.objects.reset_index(drop=True))
+                group = []
+
+    return pieces(), stats
+
+
+def generate(*args: Any, **kwargs: Any) -> tuple[EventTables, dict[str, Any]]:
+    """:func:`generate_pieces` joined into one table (tests, benchmarks: small samples)."""
+    pieces, stats = generate_pieces(*args, **kwargs)
+    joined = concat_tables(list(pieces))
+    return EventTables(joined.events, joined.objects.reset_index(drop=True)), stats

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import keras
 import numpy as np
 import pandas as pd
 
+from lhc_vae.cluster import peak_rss_mb
 from lhc_vae.events.features import FeatureScaler
 from lhc_vae.events.schema import EventTables, primary_tables, wrap_phi
 from lhc_vae.events.selection import evaluate_selection
@@ -256,37 +258,157 @@ def multi_model_run(
     raise KeyError(f"unknown multi-model experiment {experiment!r}; known: exp1, exp2")
 
 
-def timed(run: Any, n: int, seed: int) -> tuple[Any, dict[str, float]]:
-    """Run ``run(count, seed)`` for n events and time it: thesis eq. 6.7 (T_1K / 1000 after a
-    warm-up call, full chain from the start point to GeV) and the steady state of the n-event call.
-
-    The only time-per-event definition of the project: generation nodes and benchmark call it
-    with the runs of :func:`single_model_run` / :func:`multi_model_run`."""
+def time_per_event(run: Any, seed: int) -> dict[str, float]:
+    """Thesis eq. 6.7 for ``run(count, seed)``: T_1K / 1000 after a warm-up call (graph tracing,
+    reported apart), the full chain from the start point to GeV."""
     t0 = time.perf_counter()
-    run(1000, seed + 1)  # warm-up (graph tracing), not in the per-event figures
+    run(1000, seed + 1)
     warmup = time.perf_counter() - t0
     t0 = time.perf_counter()
     run(1000, seed + 2)
-    t_1k = time.perf_counter() - t0
+    return {"ms_per_event_t1k": 1e3 * (time.perf_counter() - t0) / 1000, "warmup_seconds": warmup}
+
+
+def timed(run: Any, n: int, seed: int) -> tuple[Any, dict[str, float]]:
+    """Run ``run(count, seed)`` for n events and time it: eq. 6.7 (:func:`time_per_event`) and the
+    steady state of the n-event call.
+
+    The only time-per-event definition of the project: generation (:func:`run_generation`) and the
+    benchmark use it with the runs of :func:`single_model_run` / :func:`multi_model_run`."""
+    timing = time_per_event(run, seed)
     t0 = time.perf_counter()
     result = run(n, seed)
     t_all = time.perf_counter() - t0
-    return result, {
-        "ms_per_event_t1k": 1e3 * t_1k / 1000,
-        "ms_per_event_steady": 1e3 * t_all / n,
-        "events_per_second_steady": n / t_all,
-        "warmup_seconds": warmup,
-    }
+    return result, {**timing, "ms_per_event_steady": 1e3 * t_all / n, "events_per_second_steady": n / t_all}
+
+
+def chunk_seed(seed: int, chunk: int) -> int:
+    """Seed of generation chunk ``chunk``: the run's own seed for the first (a run of one chunk is
+    the unchunked run), then one derived from (seed, chunk)."""
+    if chunk == 0:
+        return int(seed)
+    return int(np.random.SeedSequence([int(seed), int(chunk)]).generate_state(1)[0] % (2**31 - 1))
+
+
+def timed_call(run: Run, count: int, seed: int) -> tuple[EventTables, dict[str, int], float]:
+    """``run(count, seed)`` and its seconds: the task a generation chunk is, here or on a worker."""
+    t0 = time.perf_counter()
+    tables, corrections = run(count, seed)
+    return tables, corrections, time.perf_counter() - t0
+
+
+def generate_chunks(
+    run: Run, n: int, seed: int, chunk_events: int, client: Any = None, key: str = "generation"
+) -> Iterator[tuple[int, EventTables, dict[str, int], float]]:
+    """``(first event, tables, corrections, seconds)`` of chunks of ``chunk_events`` events, in
+    order; chunk k is ``run(count, chunk_seed(seed, k))``, so the events depend on the seed and the
+    chunk size only, never on where a chunk ran (issue #14 item 5).
+
+    Without a ``client`` the chunks run here, one at a time. With a dask.distributed client the
+    run (its models and prior) is sent once to every worker and the chunks run there, a bounded
+    number in flight (two per worker thread); finished chunks wait here only until the chunks
+    before them are in."""
+    bounds = [(k, start, min(chunk_events, n - start)) for k, start in enumerate(range(0, n, chunk_events))]
+    if client is None:
+        for k, start, count in bounds:
+            yield start, *timed_call(run, count, chunk_seed(seed, k))
+        return
+    from distributed import as_completed
+
+    client.run(register_custom_objects)  # a worker knows the project's layers before the models arrive
+    remote = client.scatter(run, broadcast=True, hash=False)
+    pending = iter(bounds)
+    running = as_completed()
+    done: dict[int, tuple] = {}
+    window = 2 * max(1, sum(client.nthreads().values()))
+
+    def submit() -> None:
+        item = next(pending, None)
+        if item is not None:
+            k, start, count = item
+            future = client.submit(timed_call, remote, count, chunk_seed(seed, k), key=f"{key}-chunk-{k}", pure=False)
+            future.chunk = (k, start)
+            running.add(future)
+
+    for _ in range(window):
+        submit()
+    following = 0
+    for future in running:
+        k, start = future.chunk
+        done[k] = (start, *future.result())
+        future.release()
+        while following in done:
+            yield done.pop(following)
+            following += 1
+            submit()
+
+
+def register_custom_objects() -> None:
+    """Import the modules that register the project's Keras layers and losses (on a Dask worker)."""
+    import lhc_vae.models.losses
+    import lhc_vae.models.variators  # noqa: F401
 
 
 def run_generation(
-    run: Callable[[int, int], tuple[EventTables, dict[str, int]]], n: int, seed: int, **meta: Any
-) -> tuple[pd.DataFrame, pd.DataFrame, EventTables, dict[str, Any]]:
-    """Time ``run(count, seed)`` (:func:`timed`) and return the generated tables in primary form
-    with the run's statistics: ``meta``, timing (eq. 6.7), corrections and IER (eq. 6.6)."""
-    (tables, corrections), timing = timed(run, n, seed)
-    events, objects, quality = generated_tables(tables)
-    stats = {**meta, "n_generated": n, "seed": seed, **timing, "corrections": corrections, **quality}
+    run: Run,
+    n: int,
+    seed: int,
+    chunk_events: int | None = None,
+    client: Any = None,
+    **meta: Any,
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame, EventTables, dict[str, Any]]]:
+    """Generate n events with ``run(count, seed)`` in chunks of ``chunk_events`` (all at once when
+    None), each chunk's tables as soon as it is made: primary events and objects (event indices and
+    ids counted from the first event of the run), the chunk's GeV tables (indices within the chunk)
+    and the run's statistics so far: ``meta``, timing (eq. 6.7), corrections and IER (eq. 6.6).
+
+    Eq. 6.7 is timed here (:func:`timed`'s warm-up and T_1K). ``ms_per_event_steady`` is the
+    chunks' own generation time per event (summed over workers: per core); ``wall_seconds`` and
+    ``events_per_second_wall`` run from the first chunk asked to the last one handed on, writing
+    included. Memory holds a few chunks, whatever n is (issue #14 item 5)."""
+    per_chunk = int(chunk_events) if chunk_events else n
+    if per_chunk <= 0:
+        raise ValueError(f"generation.chunk_events must be positive, got {chunk_events}")
+    timing = time_per_event(run, seed)
+    key = f"generation-{meta.get('experiment', 'run')}-{uuid.uuid4().hex[:8]}"
+    totals = {"events": 0, "invalid": 0, "invalid_raw": 0, "objects": 0, "seconds": 0.0}
+    corrections: dict[str, int] = {}
+    t0 = time.perf_counter()
+    for start, tables, counts, seconds in generate_chunks(run, n, seed, per_chunk, client, key):
+        tables.events["event_id"] += start
+        events, objects, _ = generated_tables(tables)
+        invalid = ~events["passes_selection"].to_numpy()
+        events["event_index"] += start
+        objects = objects.assign(event_index=objects["event_index"].to_numpy() + start)
+        totals["events"] += len(events)
+        totals["invalid"] += int(invalid.sum())
+        totals["invalid_raw"] += int((invalid | (events["n_corrected"].to_numpy() > 0)).sum())
+        totals["objects"] += int(events["n_objects"].sum())
+        totals["seconds"] += seconds
+        corrections = {k: corrections.get(k, 0) + v for k, v in counts.items()}
+        wall = time.perf_counter() - t0
+        stats = {
+            **meta,
+            "n_generated": n,
+            "seed": seed,
+            "chunk_events": per_chunk,
+            "n_chunks": -(-n // per_chunk),
+            "workers": "this process" if client is None else sum(client.nthreads().values()),
+            **timing,
+            "ms_per_event_steady": 1e3 * totals["seconds"] / totals["events"],
+            "events_per_second_steady": totals["events"] / totals["seconds"],
+            "wall_seconds": wall,
+            "events_per_second_wall": totals["events"] / wall,
+            "corrections": corrections,
+            "invalid_event_rate_percent": 100.0 * totals["invalid"] / totals["events"],
+            "invalid_event_rate_raw_percent": 100.0 * totals["invalid_raw"] / totals["events"],
+            "mean_objects_per_event": totals["objects"] / totals["events"],
+            # VmHWM of this process so far (training included when it ran in the same process)
+            "peak_rss_mb": peak_rss_mb(),
+        }
+        if client is not None and totals["events"] == n:
+            stats["worker_peak_rss_mb"] = sorted(client.run(peak_rss_mb).values())
+        yield events, objects, tables, stats
     log.info(
         "%s: %d events at %.4f ms/event (steady), IER %.2f %%",
         meta.get("experiment", "generation"),
@@ -294,4 +416,3 @@ def run_generation(
         stats["ms_per_event_steady"],
         stats["invalid_event_rate_percent"],
     )
-    return events, objects, tables, stats

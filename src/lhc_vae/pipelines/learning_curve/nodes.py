@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from lhc_vae.evaluation.evaluate import Sample, compare
+from lhc_vae.io import single_chunk
 from lhc_vae.models.experiments import MULTI_VARIATOR, variator_of
 from lhc_vae.pipelines.multi import nodes as multi_nodes
 from lhc_vae.pipelines.multi.pipeline import component_names
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 
 #: Variables whose sample W1 (in units of the truth's sigma) the issue's targets name.
 TARGET_VARIABLES = ("met", "ht", "jet1_pt")
+#: A point's generation is small and stays in memory: one chunk, in this process.
+ONE_CHUNK: dict[str, Any] = {"chunk_events": None}
 
 
 def training_sizes(n_available: int, requested: list[int]) -> list[int]:
@@ -72,14 +75,16 @@ def _train_and_generate(
         training, fig = multi_nodes.summarise_training(*trained)
         plt.close(fig)
         masks = multi_nodes.fit_mask_generator(events, params) if experiment == "exp2" else None
-        gen_events, gen_objects, _, stats = multi_nodes.generate_events(
-            events, objects, scaler, masks, n_generate, alpha, seed, process, "auto", params, *trained
+        gen_events, gen_objects, _, stats = single_chunk(
+            multi_nodes.generate_events(
+                events, objects, scaler, masks, n_generate, alpha, seed, process, "auto", params, ONE_CHUNK, *trained
+            )
         )
         return gen_events, gen_objects, training, stats
     encoder, decoder, training = vae_nodes.train_vae(events, objects, alpha, beta, seed, process, params)
     prior = vae_nodes.fit_latent_prior(encoder, decoder, events, objects, "auto", 0, seed, params)
-    gen_events, gen_objects, _, stats = vae_nodes.generate_events(
-        encoder, decoder, prior, scaler, n_generate, alpha, seed, process, params
+    gen_events, gen_objects, _, stats = single_chunk(
+        vae_nodes.generate_events(encoder, decoder, prior, scaler, n_generate, alpha, seed, process, params, ONE_CHUNK)
     )
     return gen_events, gen_objects, training, stats
 

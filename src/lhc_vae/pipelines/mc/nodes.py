@@ -2,28 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 from lhc_vae.datasets import DarkMachinesFile
 from lhc_vae.evaluation.plots import event_histogram, experiment_label, log_edges
-from lhc_vae.events.darkmachines import ParsedFile
+from lhc_vae.events.darkmachines import ParsedChunk, ParsedFile, concat_chunks
 from lhc_vae.events.observables import hadronic_top_candidates
 from lhc_vae.events.schema import COUNT_COLUMNS, SYMBOLS, EventTables, multiplicities
-from lhc_vae.mc.simulation import generate
+from lhc_vae.events.split import take_events
+from lhc_vae.io import Chunk, chunked
+from lhc_vae.mc.simulation import PIECE_EVENTS, generate_pieces
 
 
-def generate_events(process: str, seed: int, mc: dict[str, Any]) -> tuple[EventTables, dict[str, Any]]:
-    """Generate ``mc.n_events`` accepted events of ``process`` (settings in parameters_mc.yml)."""
+def generate_events(process: str, seed: int, mc: dict[str, Any]) -> Iterator[tuple[Chunk, Chunk]]:
+    """Generate ``mc.n_events`` accepted events of ``process`` (settings in parameters_mc.yml).
+
+    A generator node: the events are written in pieces read back from the finished blocks, one
+    piece in memory at a time (issue #14 item 2); the run statistics come with the last piece."""
     processes = mc["processes"]
     if process not in processes:
         raise KeyError(
             f"process {process!r} has no Pythia8 settings; add it under mc.processes in "
             f"conf/base/parameters_mc.yml (known: {', '.join(processes)})"
         )
-    return generate(
+    pieces, stats = generate_pieces(
         n_events=int(mc["n_events"]),
         process_id=process,
         settings=list(processes[process]["settings"]),
@@ -34,12 +41,29 @@ def generate_events(process: str, seed: int, mc: dict[str, Any]) -> tuple[EventT
         luminosity_fb=float(mc.get("luminosity_fb", 10.0)),
         scheduler=mc.get("scheduler"),
         checkpoint_root=mc.get("checkpoint_dir"),
+        piece_events=int(mc.get("piece_events", PIECE_EVENTS)),
     )
+    yield from chunked((piece, stats) for piece in pieces)
 
 
-def reread_sample(sample: DarkMachinesFile) -> ParsedFile:
-    """Read the written file back with the project's reader (every line must parse)."""
-    return sample.read()
+def reread_sample(sample: DarkMachinesFile, mc: dict[str, Any]) -> ParsedFile:
+    """Read the written file back with the project's reader: every line must parse (lines and
+    rejects counted over the whole file), and the tables of its first ``mc.validation_events``
+    events are kept for the summaries and plots, so memory stays flat in the sample size."""
+    limit = int(mc.get("validation_events", 200_000))
+    kept: list[ParsedChunk] = []
+    rejects: list[pd.DataFrame] = []
+    n_lines = n_kept = 0
+    for chunk in sample.chunks():
+        n_lines += chunk.n_lines
+        rejects.append(chunk.rejects)
+        if n_kept < limit:
+            kept.append(chunk)
+            n_kept += len(chunk.events)
+    tables, _, _ = concat_chunks(kept)
+    if tables.n_events > limit:
+        tables = EventTables(*take_events(tables.events, tables.objects, np.arange(limit)))
+    return ParsedFile(tables, pd.concat(rejects, ignore_index=True), n_lines, str(sample.path))
 
 
 def validation_plots(parsed: ParsedFile, process: str) -> dict[str, Any]:
@@ -90,8 +114,12 @@ def validation_plots(parsed: ParsedFile, process: str) -> dict[str, Any]:
     return figures
 
 
-def summarise_sample(parsed: ParsedFile, stats: dict[str, Any]) -> dict[str, Any]:
-    """Run statistics plus what the re-read file shows: rejects (must be 0) and physics summaries."""
+def summarise_sample(parsed: ParsedFile, run: Chunk) -> dict[str, Any]:
+    """Run statistics (the last piece of the generator node's ``run`` output) plus what the re-read
+    file shows: rejects (must be 0) and physics summaries of its first ``summary_events`` events."""
+    if not run.last:
+        raise ValueError("the MC run statistics are complete only with the last piece of the sample")
+    stats = run.data
     tables = parsed.tables
     n = tables.n_events
     counts = multiplicities(tables.objects, n)
@@ -101,6 +129,7 @@ def summarise_sample(parsed: ParsedFile, stats: dict[str, Any]) -> dict[str, Any
         **stats,
         "reread_lines": parsed.n_lines,
         "reread_rejects": parsed.n_rejected,
+        "summary_events": n,
         "mean_met_gev": float(tables.events["met"].mean()),
         "mean_multiplicity": {c: float(counts[c].mean()) for c in counts.columns},
         "btag_fraction_of_jets": float((tables.objects.loc[jets, "type"] == "b").mean()),

@@ -14,7 +14,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs=["mc_events", "mc_run"],
                 name="generate_events_node",
             ),
-            Node(reread_sample, inputs="mc_events", outputs="mc_reread", name="reread_sample_node"),
+            Node(reread_sample, inputs=["mc_events", "params:mc"], outputs="mc_reread", name="reread_sample_node"),
             Node(summarise_sample, inputs=["mc_reread", "mc_run"], outputs="mc_stats", name="summarise_sample_node"),
             Node(
                 validation_plots,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +11,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from lhc_vae.cluster import optional_dask_client
 from lhc_vae.events.chunks import Table
 from lhc_vae.events.features import FeatureScaler
-from lhc_vae.events.schema import COUNT_COLUMNS, SYMBOLS, EventTables
+from lhc_vae.events.schema import COUNT_COLUMNS, SYMBOLS
 from lhc_vae.events.split import split_tables
+from lhc_vae.io import Chunk, chunked
 from lhc_vae.models import multi
 from lhc_vae.models.experiments import variator_of
 from lhc_vae.models.generation import START_POINTS, multi_model_run, run_generation
@@ -151,12 +154,15 @@ def generate_events(
     process: str,
     latent_prior: str,
     params: dict[str, Any],
+    generation: dict[str, Any],
     *trained: dict[str, Any],
-) -> tuple[pd.DataFrame, pd.DataFrame, EventTables, dict[str, Any]]:
+) -> Iterator[tuple[Chunk, Chunk, Chunk, Chunk]]:
     """Generate ``n_generate`` events with every component (thesis §7.4.2 or §7.5.3), batched.
 
     Timed by eq. 6.7 from the experiment's start point to GeV: exp I from validation truth events
-    through the encoders, exp II from noise and the mask generator (:data:`START_POINTS`)."""
+    through the encoders, exp II from noise and the mask generator (:data:`START_POINTS`). A
+    generator node: chunks of ``generation.chunk_events``, each written as it is made, on the Dask
+    cluster of ``generation`` when one is set (issue #14 item 5)."""
     experiment = params["experiment"]
     variator = variator_of(experiment)
     thesis_prior = resolve_prior("auto", variator)  # exp I: truth perturbation; exp II: noise
@@ -196,19 +202,24 @@ def generate_events(
             latent_dim=int(params["latent_dim"]),
             sigma=sigma,
         )
-    return run_generation(
-        run,
-        n,
-        int(seed),
-        experiment=experiment,
-        variator=variator,
-        latent_prior=thesis_prior,
-        from_noise=experiment == "exp2",
-        start_point=START_POINTS[experiment],
-        note=TRUTH_PERTURBATION_NOTE
-        if experiment == "exp1"
-        else "generated from noise with masks from the two-level statistical generator",
-    )
+    with optional_dask_client(generation) as client:
+        yield from chunked(
+            run_generation(
+                run,
+                n,
+                int(seed),
+                generation.get("chunk_events"),
+                client,
+                experiment=experiment,
+                variator=variator,
+                latent_prior=thesis_prior,
+                from_noise=experiment == "exp2",
+                start_point=START_POINTS[experiment],
+                note=TRUTH_PERTURBATION_NOTE
+                if experiment == "exp1"
+                else "generated from noise with masks from the two-level statistical generator",
+            )
+        )
 
 
 def _mask_keys(events: pd.DataFrame) -> pd.Series:

@@ -78,6 +78,7 @@ def _generate(experiment: str, alpha_input: str) -> Pipeline:
                     "params:process",
                     "params:latent_prior",
                     "params:vae",
+                    "params:generation",
                     *(f"component_{n}" for n in component_names(experiment)),
                 ],
                 outputs=["generated_events", "generated_objects", "generated_dm", "generation_stats"],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from lhc_vae.cluster import optional_dask_client
 from lhc_vae.evaluation.features import full_event_matrix
 from lhc_vae.events.chunks import Table
 from lhc_vae.events.features import FeatureScaler
-from lhc_vae.events.schema import EventTables
 from lhc_vae.events.split import take_events
+from lhc_vae.io import Chunk, chunked
 from lhc_vae.models import priors, refinement
 from lhc_vae.models.experiments import Experiment, get_experiment
 from lhc_vae.models.generation import START_POINTS, run_generation, single_model_run
@@ -187,25 +189,36 @@ def generate_events(
     seed: int,
     process: str,
     params: dict[str, Any],
-) -> tuple[pd.DataFrame, pd.DataFrame, EventTables, dict[str, Any]]:
+    generation: dict[str, Any],
+) -> Iterator[tuple[Chunk, Chunk, Chunk, Chunk]]:
     """Generate ``n_generate`` events from the prior's start point (noise, or truth events through
-    the encoder) -> decoder (large batches) -> GeV tables, timed by eq. 6.7 over that whole chain."""
+    the encoder) -> decoder (large batches) -> GeV tables, timed by eq. 6.7 over that whole chain.
+
+    A generator node: events come in chunks of ``generation.chunk_events``, each written as it is
+    made, on the Dask cluster of ``generation`` when one is set (issue #14 item 5)."""
     exp = get_experiment(params["experiment"])
     fs = FeatureScaler.from_dict(scaler)
     batch = int(params.get("generation_batch", 65536))
     n = int(n_generate)
     run = single_model_run(exp.layout, decoder, prior, fs, process, float(alpha), encoder, batch)
-    return run_generation(
-        run,
-        n,
-        int(seed),
-        experiment=exp.name,
-        variator=exp.variator,
-        latent_prior=prior["kind"],
-        from_noise=prior["kind"] != "truth",
-        start_point=START_POINTS[prior["kind"]],
-        note=priors.TRUTH_PERTURBATION_NOTE if prior["kind"] == "truth" else "generated from the latent prior only",
-    )
+    with optional_dask_client(generation) as client:
+        yield from chunked(
+            run_generation(
+                run,
+                n,
+                int(seed),
+                generation.get("chunk_events"),
+                client,
+                experiment=exp.name,
+                variator=exp.variator,
+                latent_prior=prior["kind"],
+                from_noise=prior["kind"] != "truth",
+                start_point=START_POINTS[prior["kind"]],
+                note=priors.TRUTH_PERTURBATION_NOTE
+                if prior["kind"] == "truth"
+                else "generated from the latent prior only",
+            )
+        )
 
 
 def generate_refined(
@@ -220,13 +233,17 @@ def generate_refined(
     process: str,
     params: dict[str, Any],
     refine: dict[str, Any],
-) -> tuple[pd.DataFrame, pd.DataFrame, EventTables, dict[str, Any]]:
+    generation: dict[str, Any],
+) -> Iterator[tuple[Chunk, Chunk, Chunk, Chunk]]:
     """Classifier-refined generation (:mod:`lhc_vae.models.refinement`): candidates from the prior
     broadened by ``refine.proposal_scale``, kept in stages (one per entry of ``refine.w_max``; a
     single value: one stage) by classifiers fitted on the truth's *training* split (the experiment's
     subset), until ``n_generate`` are kept. The time per event covers the whole chain per kept event
     (every rejected candidate and every classifier's evaluation); the classifiers' fits, once per
-    run, are recorded apart (``refinement.fit_seconds``)."""
+    run, are recorded apart (``refinement.fit_seconds``).
+
+    Chunks of ``generation.chunk_events``, made in this process: the stages count candidates as
+    they draw (a cluster would keep those counts on its workers)."""
     exp = get_experiment(params["experiment"])
     if prior["kind"] == "truth":
         raise ValueError(f"{exp.name}: refinement starts from a prior of noise (normal or bgmm), not from truth events")
@@ -254,10 +271,11 @@ def generate_refined(
             stage.refiner.holdout_acceptance,
         )
         stage.candidates = stage.kept = 0  # count the generation's draws only
-    events, objects, tables, stats = run_generation(
+    steps = run_generation(
         stages[-1],
         int(n_generate),
         int(seed),
+        generation.get("chunk_events"),
         experiment=exp.name,
         variator=exp.variator,
         latent_prior=f"{prior['kind']}+refined",
@@ -266,7 +284,27 @@ def generate_refined(
         f"with min(w / w_max, 1), w_max = {', '.join(f'{w:g}' for w in w_max)}",
         note="generated from the latent prior, then kept by classifiers fitted on the training split",
     )
-    stats["refinement"] = {
+    yield from chunked(_with_refinement(steps, stages, w_max, scale, n_fit, fit_seconds))
+
+
+def _with_refinement(
+    steps: Iterator[tuple[Any, ...]],
+    stages: list[refinement.RefinedRun],
+    w_max: list[float],
+    scale: float,
+    n_fit: int,
+    fit_seconds: float,
+) -> Iterator[tuple[Any, ...]]:
+    """Each step's statistics with the stages' counts so far (the last step's are the run's)."""
+    for events, objects, tables, stats in steps:
+        record = _refinement_record(stages, w_max, scale, n_fit, fit_seconds)
+        yield events, objects, tables, {**stats, "refinement": record}
+
+
+def _refinement_record(
+    stages: list[refinement.RefinedRun], w_max: list[float], scale: float, n_fit: int, fit_seconds: float
+) -> dict[str, Any]:
+    return {
         "w_max": w_max,
         "proposal_scale": scale,
         "fit_events_per_class": n_fit,  # 80 % fitted, 20 % held out
@@ -284,4 +322,3 @@ def generate_refined(
             for stage in stages
         ],
     }
-    return events, objects, tables, stats

@@ -23,7 +23,7 @@ from lhc_vae.models.experiments import get_experiment
 from lhc_vae.pipelines.vae.nodes import fit_latent_prior, generate_events, generate_refined, plot_history, train_vae
 from lhc_vae.tags import derived_namespace, run_tag
 
-GLOBAL_PARAMS = ("alpha", "beta", "seed", "process", "latent_prior", "bgmm_components", "n_generate")
+GLOBAL_PARAMS = ("alpha", "beta", "seed", "process", "latent_prior", "bgmm_components", "n_generate", "generation")
 SHARED_INPUTS = {
     "model_input_events@table",
     "model_input_objects@table",
@@ -97,6 +97,7 @@ def _generate(alpha_input: str, prior_input: str = "params:latent_prior") -> Pip
                     "params:seed",
                     "params:process",
                     "params:vae",
+                    "params:generation",
                 ],
                 outputs=["generated_events", "generated_objects", "generated_dm", "generation_stats"],
                 name="generate_events",
@@ -179,6 +180,7 @@ def refined_run(experiment: str, value: float) -> Pipeline:
             "params:process",
             "params:vae",
             "params:refine",
+            "params:generation",
         ],
         outputs=["generated_events", "generated_objects", "generated_dm", "generation_stats"],
         name="generate_refined",
