@@ -8,6 +8,9 @@ from __future__ import annotations
 import gc
 import itertools
 import json
+import pickle
+import weakref
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +29,10 @@ from lhc_vae.events.split import concat_tables, take_events
 from lhc_vae.io import Chunk, chunked
 from lhc_vae.mc.simulation import BlockResult, checkpoint_directory, generate_pieces, run_blocks, save_block
 from lhc_vae.models.experiments import get_experiment
-from lhc_vae.models.generation import run_generation, single_model_run
+from lhc_vae.models.generation import chunk_seed, multi_model_run, run_generation, single_model_run
+from lhc_vae.models.losses import continuous_outputs
+from lhc_vae.models.multi import components
+from lhc_vae.models.vae import decode
 
 MC = yaml.safe_load((ROOT / "conf" / "base" / "parameters_mc.yml").read_text())["mc"]
 
@@ -55,6 +61,11 @@ def test_a_dark_machines_file_saved_in_pieces_equals_one_save(tmp_path: Path, na
     assert not target.exists()  # nothing is visible before the last piece
     dataset.save(Chunk(pieces[2], 2, True))
     if name.endswith(".gz"):  # appended gzip members: other bytes, the same text
+        again = tmp_path / "again" / name  # members without a name or a time: the same events, the same bytes
+        write_darkmachines(tables, again)
+        assert again.read_bytes() == whole.read_bytes()
+        again.unlink()
+        again.parent.rmdir()
         a, b = read_darkmachines(target), read_darkmachines(whole)
         assert a.n_rejected == 0 and a.n_lines == 900
         pd.testing.assert_frame_equal(a.tables.events, b.tables.events)
@@ -93,8 +104,15 @@ def test_pieces_out_of_order_are_refused_and_an_unfinished_output_leaves_nothing
     # a new run of the node starts again at piece 0: the first attempt's piece is not kept
     _save_in_pieces(dataset, pieces[1:])
     assert read_darkmachines(target).tables.n_events == 200
-    # a node that fails after its first piece leaves neither the output nor a temporary file
+    # a piece that cannot be written ends the stream: no temporary file, and no later piece is appended
     failed = DarkMachinesDataset(str(tmp_path / "failed.csv"))
+    failed.save(Chunk(pieces[0], 0, False))
+    with pytest.raises(DatasetError, match="saves EventTables, got DataFrame"):
+        failed.save(Chunk(tables.events, 1, False))
+    assert [p.name for p in tmp_path.iterdir()] == ["sample.csv"]
+    with pytest.raises(DatasetError, match="piece 2 arrived, expected piece 0"):
+        failed.save(Chunk(pieces[2], 2, True))
+    # a node that fails after its first piece leaves no temporary file once its dataset is gone
     failed.save(Chunk(pieces[0], 0, False))
     del failed
     gc.collect()
@@ -107,15 +125,53 @@ def test_pieces_out_of_order_are_refused_and_an_unfinished_output_leaves_nothing
     assert json.loads((tmp_path / "stats.json").read_text()) == {"n": 2}
 
 
-def test_chunked_marks_the_last_step_only():
-    steps = list(chunked(iter([("a", 1), ("b", 2), ("c", 3)])))
+def test_chunked_marks_the_last_step_only_and_a_written_piece_holds_nothing():
+    steps = list(chunked(iter([("a", 1), ("b", 2), ("c", 3)]), 3))
     assert [[(c.data, c.index, c.last) for c in step] for step in steps] == [
         [("a", 0, False), (1, 0, False)],
         [("b", 1, False), (2, 1, False)],
         [("c", 2, True), (3, 2, True)],
     ]
-    ((only,),) = list(chunked(iter([("x",)])))
-    assert only == Chunk("x", 0, True)
+    with pytest.raises(ValueError, match="ended after 2"):
+        list(chunked(iter([("a",), ("b",)]), 3))
+    with pytest.raises(ValueError, match="got a piece 1"):
+        list(chunked(iter([("a",), ("b",)]), 1))
+    piece = Chunk("x", 0, True)
+    assert piece.take() == "x" and piece.data is None
+    with pytest.raises(ValueError, match="written already"):
+        piece.take()
+
+
+def test_a_generator_node_run_by_kedro_keeps_no_written_piece_in_memory(tmp_path: Path):
+    """Kedro splits the steps of a node with several outputs through itertools.tee, whose buffer
+    keeps up to 57 steps; the datasets take the tables out of the pieces they write, so no table
+    of an earlier step is alive while a later step is made (issue #14 item 5). With pieces that
+    keep their tables, every step's tables would still be alive at the last step."""
+    from kedro.io import DataCatalog
+    from kedro.pipeline import Node, Pipeline
+    from kedro.runner import SequentialRunner
+
+    alive: list[weakref.ref] = []
+    n_steps = 8  # the tee buffer would keep all 8
+
+    def node() -> Iterator[tuple[Chunk, Chunk]]:
+        for k in range(n_steps):
+            gc.collect()
+            assert sum(ref() is not None for ref in alive) <= 2, f"step {k}: earlier tables still in memory"
+            tables = make_tables(20, seed=k)
+            events = primary_tables(tables)[0]
+            alive.extend([weakref.ref(tables.events), weakref.ref(events)])
+            yield Chunk(events, k, k == n_steps - 1), Chunk(tables, k, k == n_steps - 1)
+
+    catalog = DataCatalog(
+        {
+            "events": ParquetTableDataset(str(tmp_path / "events.parquet")),
+            "dm": DarkMachinesDataset(str(tmp_path / "sample.csv")),
+        }
+    )
+    SequentialRunner().run(Pipeline([Node(node, None, ["events", "dm"])]), catalog)
+    assert len(pd.read_parquet(tmp_path / "events.parquet")) == 20 * n_steps
+    assert read_darkmachines(tmp_path / "sample.csv").tables.n_events == 20 * n_steps
 
 
 def _synthetic_block(block: int, block_size: int, n_accepted: int) -> BlockResult:
@@ -141,12 +197,15 @@ def test_the_mc_sample_is_read_back_from_its_blocks_piece_by_piece(tmp_path: Pat
     held = run_blocks(100, lambda b: (), 10, n_workers=1, directory=directory)
     assert [(r.block, r.n_accepted, r.events) for r in held] == [(0, 40, None), (1, 35, None), (2, 45, None)]
 
-    pieces, stats = generate_pieces(
+    pieces, count, stats = generate_pieces(
         100, "ttbar", settings, MC["detector"], seed, n_workers=1, block_size=block_size,
         progress=False, checkpoint_root=tmp_path, piece_events=60,
     )  # fmt: skip
     pieces = list(pieces)
-    assert [p.n_events for p in pieces] == [75, 25]  # blocks 0+1 (40+35 >= 60), then block 2 cut at 25 events
+    assert count == 2 and [p.n_events for p in pieces] == [
+        75,
+        25,
+    ]  # blocks 0+1 (40+35 >= 60), then block 2 cut at 25 events
     joined = concat_tables(pieces)
     expected = concat_tables([EventTables(b.events, b.objects) for b in blocks[:3]])
     n_tried = int(blocks[2].events["event_id"].iloc[24]) + 1
@@ -190,13 +249,43 @@ def test_generation_in_chunks_numbers_events_like_one_table(exp3_run):
     # each chunk's Dark Machines tables count from 0 within the chunk, with the run's event ids
     last = steps[-1][2]
     assert last.objects["event_index"].max() < 500 and last.events["event_id"].iloc[0] == 2000
+    # chunk k is the run's call with the chunk's own seed: chunk 0 the run's seed, chunk 1 another
+    first, _ = exp3_run(1000, 7)
+    second, _ = exp3_run(1000, chunk_seed(7, 1))
+    np.testing.assert_array_equal(steps[0][2].events["met"], first.events["met"])
+    np.testing.assert_array_equal(steps[1][2].events["met"], second.events["met"])
+    assert not np.allclose(first.events["met"], second.events["met"])
     # the statistics of the last chunk are the run's: the IER of all 2500 events
     assert stats["invalid_event_rate_percent"] == pytest.approx(100 * (~events["passes_selection"]).mean())
     assert stats["mean_objects_per_event"] == pytest.approx(events["n_objects"].mean())
-    # a run of one chunk is the unchunked run
-    (one,), _ = _generate(exp3_run, 800, 5000)
-    (same,), _ = _generate(exp3_run, 800, None)
-    pd.testing.assert_frame_equal(one[0], same[0])
+    with pytest.raises(ValueError, match="n_generate must be positive"):
+        _generate(exp3_run, 0, None)
+
+
+def test_a_run_sent_to_a_worker_samples_its_decoders_like_the_original():
+    """A run is pickled to reach a Dask worker, and its decoders are new objects there: experiment
+    I's Gaussian decoders must still be sampled with their own sigma (the lookup is made inside the
+    copy), so the copy's events equal the original's."""
+    import cloudpickle
+
+    events, objects = primary_tables(make_tables(300, seed=5))
+    events["split"] = np.where(np.arange(300) % 10 < 7, "train", "validation")
+    scaler = FeatureScaler.fit(events, objects)
+    mev, mobj = scaler.transform_events(events), scaler.transform_objects(objects)
+    val = mev["split"] == "validation"
+    truth = (mev[val], mobj[mobj["event_index"].isin(mev.loc[val, "event_index"])])
+    models = {c.name: {"encoder": c.encoder(), "decoder": c.decoder()} for c in components("exp1", 8)}
+    means = {c.name: decode(models[c.name]["decoder"], np.zeros((1, 8), np.float32)) for c in components("exp1", 8)}
+    sigma = {
+        c.name: {out: [0.5] * means[c.name][out].shape[-1] for out in continuous_outputs(c.losses)}
+        for c in components("exp1", 8)
+    }
+    noisy = multi_model_run("exp1", models, scaler, "ttbar", truth=truth, alpha=0.2, sigma=sigma)
+    plain = multi_model_run("exp1", models, scaler, "ttbar", truth=truth, alpha=0.2)
+    copy = pickle.loads(cloudpickle.dumps(noisy))
+    a, b, c = noisy(400, 3)[0], copy(400, 3)[0], plain(400, 3)[0]
+    np.testing.assert_allclose(b.objects["pt"], a.objects["pt"], rtol=1e-5)
+    assert not np.allclose(c.objects["pt"], a.objects["pt"])  # the noise is there to lose
 
 
 @pytest.mark.slow

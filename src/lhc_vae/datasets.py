@@ -154,17 +154,18 @@ class DarkMachinesDataset(_FileDataset):
         return {"filepath": str(self._filepath), "folder": str(self._folder) if self._folder else None}
 
     def save(self, data: EventTables | Chunk) -> None:
-        tables = data.data if isinstance(data, Chunk) else data
+        if isinstance(data, Chunk):
+            self._stream.append(data, self._append)
+            return
+        if not isinstance(data, EventTables):
+            raise DatasetError(f"DarkMachinesDataset saves EventTables, got {type(data).__name__}")
+        write_darkmachines(data, self._filepath)
+
+    def _append(self, tmp: Path, tables: Any, chunk: Chunk) -> None:
         if not isinstance(tables, EventTables):
             raise DatasetError(f"DarkMachinesDataset saves EventTables, got {type(tables).__name__}")
-        if not isinstance(data, Chunk):
-            write_darkmachines(tables, self._filepath)
-            return
-        self._stream.expect(data)
-        with open_darkmachines(self._stream.tmp, self._filepath, append=data.index > 0) as handle:
+        with open_darkmachines(tmp, self._filepath, append=chunk.index > 0) as handle:
             append_darkmachines(handle, tables)
-        if data.last:
-            self._stream.commit()
 
 
 @dataclass(frozen=True)
@@ -285,27 +286,27 @@ class ParquetTableDataset(_FileDataset):
         pq.write_to_dataset(table, root_path=str(root), partition_cols=self._partition_cols, basename_template=basename)
 
     def _save_chunk(self, chunk: Chunk) -> None:
-        stream = self._stream
-        stream.expect(chunk)
+        if chunk.index == 0 and self._writer is not None:  # an earlier chunked save never got its last piece
+            self._writer.close()
+            self._writer = None
+        self._stream.append(chunk, self._append)
+
+    def _append(self, tmp: Path, data: pd.DataFrame, chunk: Chunk) -> None:
         if chunk.index == 0:
-            if self._writer is not None:  # an earlier chunked save that never got its last piece
-                self._writer.close()
-            self._rows, self._writer = 0, None
+            self._rows = 0
         if self._partition_cols:
-            self._write_partitioned(chunk.data, stream.tmp, self._rows, f"part-{chunk.index:06d}-{{i}}.parquet")
+            self._write_partitioned(data, tmp, self._rows, f"part-{chunk.index:06d}-{{i}}.parquet")
         else:
             if self._writer is None:
-                table = pa.Table.from_pandas(chunk.data, preserve_index=False)
-                self._writer = pq.ParquetWriter(stream.tmp, table.schema)
+                table = pa.Table.from_pandas(data, preserve_index=False)
+                self._writer = pq.ParquetWriter(tmp, table.schema)
             else:
-                table = pa.Table.from_pandas(chunk.data, schema=self._writer.schema, preserve_index=False)
+                table = pa.Table.from_pandas(data, schema=self._writer.schema, preserve_index=False)
             self._writer.write_table(table)
-        self._rows += len(chunk.data)
-        if chunk.last:
-            if self._writer is not None:
+            if chunk.last:  # the footer, before the file is moved into place
                 self._writer.close()
                 self._writer = None
-            stream.commit()
+        self._rows += len(data)
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath), "partition_cols": self._partition_cols}

@@ -7,7 +7,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,30 +51,39 @@ def atomic_path(target: str | os.PathLike, directory: bool = False) -> Iterator[
         raise
 
 
-@dataclass(frozen=True)
+@dataclass
 class Chunk:
     """One piece of an output written piece by piece (issue #14 item 5).
 
     A Kedro node that is a generator function yields one value per output per step, and Kedro saves
     each value as it comes; the project's datasets take a ``Chunk`` as "append this piece", start the
     file at ``index`` 0 and move it into place at the ``last`` piece, so a reader never sees a
-    half-written output and memory holds one piece at a time."""
+    half-written output. A dataset :meth:`take` s the data it writes: Kedro splits the steps of a
+    node with several outputs through ``itertools.tee``, whose buffer keeps up to 57 steps alive,
+    and what it keeps is then a row of empty pieces, not the tables."""
 
     data: Any
     index: int
     last: bool
 
+    def take(self) -> Any:
+        """The piece's data, released from the piece (a written piece holds nothing)."""
+        data, self.data = self.data, None
+        if data is None:
+            raise ValueError(f"piece {self.index} was written already")
+        return data
 
-def chunked(steps: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Chunk, ...]]:
-    """Wrap the outputs of each step of a generator node in :class:`Chunk`, marking the last step."""
-    previous = None
+
+def chunked(steps: Iterable[tuple[Any, ...]], count: int) -> Iterator[tuple[Chunk, ...]]:
+    """Wrap the outputs of each of the ``count`` steps of a generator node in :class:`Chunk`; the
+    last is marked as such (a step more or fewer than ``count`` is an error)."""
+    k = -1
     for k, outputs in enumerate(steps):
-        if previous is not None:
-            yield tuple(Chunk(x, k - 1, False) for x in previous)
-        previous = outputs
-    if previous is None:
-        raise ValueError("a chunked output needs at least one piece")
-    yield tuple(Chunk(x, k, True) for x in previous)
+        if k >= count:
+            raise ValueError(f"a chunked output of {count} pieces got a piece {k}")
+        yield tuple(Chunk(x, k, k == count - 1) for x in outputs)
+    if k != count - 1:
+        raise ValueError(f"a chunked output of {count} pieces ended after {k + 1}")
 
 
 def single_chunk(steps: Iterable[tuple[Chunk, ...]]) -> tuple[Any, ...]:
@@ -87,9 +96,11 @@ def single_chunk(steps: Iterable[tuple[Chunk, ...]]) -> tuple[Any, ...]:
 class AtomicStream:
     """A file (or directory) written in pieces, moved onto its target when the last piece is in.
 
-    :meth:`begin` opens the temporary path (and removes the one of an earlier, unfinished stream of
-    this object); :meth:`commit` moves it into place like :func:`atomic_path`; :meth:`abort` removes
-    it. :meth:`expect` checks that pieces arrive in order, so a piece is never appended twice."""
+    :meth:`append` checks that pieces arrive in order (piece 0 starts a new temporary path beside
+    the target and removes that of an unfinished earlier stream of this object), writes the piece
+    and, at the last piece, moves the path into place like :func:`atomic_path`. A piece that fails
+    to be written aborts the stream (its temporary path is removed), so no later piece can be
+    appended to a file with a piece missing."""
 
     def __init__(self, target: str | os.PathLike, directory: bool = False) -> None:
         self.target, self.directory = Path(target), directory
@@ -97,7 +108,9 @@ class AtomicStream:
         self.next_index = 0
         self._context: contextlib.AbstractContextManager | None = None
 
-    def expect(self, chunk: Chunk) -> None:
+    def append(self, chunk: Chunk, write: Callable[[Path, Any, Chunk], None]) -> None:
+        """``write(tmp, data, chunk)`` the piece's data (taken from it; the writer finishes its file
+        at ``chunk.last``), then move the file into place at the last piece."""
         if chunk.index == 0:
             self.abort()
             self._context = atomic_path(self.target, self.directory)
@@ -107,7 +120,14 @@ class AtomicStream:
                 f"{self.target}: piece {chunk.index} arrived, expected piece {self.next_index}; "
                 "a chunked output starts at piece 0 and takes its pieces in order"
             )
+        try:
+            write(self.tmp, chunk.take(), chunk)
+        except BaseException:
+            self.abort()
+            raise
         self.next_index = chunk.index + 1
+        if chunk.last:
+            self.commit()
 
     def __del__(self) -> None:  # a stream never finished (its node failed) leaves no temporary file
         with contextlib.suppress(Exception):

@@ -18,6 +18,7 @@ rejected, and the rejection (file, line number, reason, start of the line) is re
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
@@ -405,11 +406,24 @@ def format_lines(tables: EventTables) -> pa.Array:
     return pc.binary_join_element_wise(pc.if_else(pc.equal(counts, 0), head, line), ";", "")
 
 
-def open_darkmachines(path: str | os.PathLike, target: str | os.PathLike | None = None, append: bool = False) -> TextIO:
+@contextlib.contextmanager
+def open_darkmachines(
+    path: str | os.PathLike, target: str | os.PathLike | None = None, append: bool = False
+) -> Iterator[TextIO]:
     """A text handle to write (or ``append``) Dark Machines lines to ``path``, gzip when ``target``
-    (default: the path itself) ends in ``.gz`` (appended gzip members read as one stream)."""
-    opener = gzip.open if Path(target or path).suffix == ".gz" else open
-    return opener(path, "at" if append else "wt", encoding="utf-8", newline="\n")
+    (default: the path itself) ends in ``.gz``: members without a name or a time stamp, so the same
+    events give the same bytes (appended members read as one stream)."""
+    mode = "ab" if append else "wb"
+    if Path(target or path).suffix != ".gz":
+        with open(path, mode[0] + "t", encoding="utf-8", newline="\n") as handle:
+            yield handle
+        return
+    with (
+        open(path, mode) as raw,
+        gzip.GzipFile(filename="", mode=mode, fileobj=raw, mtime=0) as compressed,
+        io.TextIOWrapper(compressed, encoding="utf-8", newline="\n") as handle,
+    ):
+        yield handle
 
 
 def append_darkmachines(handle: TextIO, tables: EventTables, chunk_events: int = 500_000) -> None:

@@ -389,10 +389,11 @@ def generate_pieces(
     scheduler: str | None = None,
     checkpoint_root: str | Path | None = None,
     piece_events: int = PIECE_EVENTS,
-) -> tuple[Iterator[EventTables], dict[str, Any]]:
-    """Generate ``n_events`` accepted events: the run statistics, and the events (GeV tables) as
-    pieces of about ``piece_events`` events (whole blocks joined), read from the checkpoint
-    directory one piece at a time, so memory stays flat in ``n_events`` (issue #14 item 2).
+) -> tuple[Iterator[EventTables], int, dict[str, Any]]:
+    """Generate ``n_events`` accepted events: the events (GeV tables) as pieces of about
+    ``piece_events`` events (whole blocks joined), read from the checkpoint directory one piece at
+    a time, so memory does not grow with ``n_events`` (issue #14 item 2); the number of pieces; the
+    run statistics.
 
     Blocks run on dask.distributed (:func:`run_blocks`): a LocalCluster of ``n_workers`` processes,
     or the cluster at ``scheduler``; with ``checkpoint_root``, finished blocks are kept under
@@ -400,8 +401,8 @@ def generate_pieces(
 
     Event weight = sigma * luminosity / N_tried, as in the challenge files (thesis §3.2), with
     sigma Pythia8's own estimate (averaged over blocks) and N_tried every generated event up to
-    the last one kept. Pieces are numbered like one table: event indices count from the run's
-    first event.
+    the last one kept. Each piece's event indices count from 0 within the piece; the pieces
+    joined in order (:func:`lhc_vae.events.split.concat_tables`) are the sample.
     """
     from tqdm.auto import tqdm
 
@@ -478,25 +479,31 @@ def generate_pieces(
         "accepted_events_per_second": None if resumed & {r.block for r in results} else n_events / wall,
     }
 
-    def pieces() -> Iterator[EventTables]:
-        group: list[EventTables] = []
-        for k, result in enumerate(results):
-            tables = last if k == len(results) - 1 else block_tables(result, directory)
-            n = kept[k]
-            objects = tables.objects[tables.objects["event_index"].to_numpy() < n]
-            events = tables.events.iloc[:n].copy()
-            events.insert(2, "weight", weight)
-            group.append(EventTables(events, objects))
-            if sum(g.n_events for g in group) >= piece_events or k == len(results) - 1:
-                joined = concat_tables(group)
-                yield EventTables(joined.events, joined.objects.reset_index(drop=True))
-                group = []
+    # pieces of whole blocks, about piece_events each; a piece counts its events from 0 (the Dark
+    # Machines writer's numbering), the rows of one table in order
+    groups: list[list[int]] = [[]]
+    for k in range(len(results)):
+        if sum(kept[b] for b in groups[-1]) >= piece_events:
+            groups.append([])
+        groups[-1].append(k)
 
-    return pieces(), stats
+    def pieces() -> Iterator[EventTables]:
+        for group in groups:
+            parts = []
+            for k in group:
+                tables = last if k == len(results) - 1 else block_tables(results[k], directory)
+                objects = tables.objects[tables.objects["event_index"].to_numpy() < kept[k]]
+                events = tables.events.iloc[: kept[k]].copy()
+                events.insert(2, "weight", weight)
+                parts.append(EventTables(events, objects))
+            joined = concat_tables(parts)
+            yield EventTables(joined.events, joined.objects.reset_index(drop=True))
+
+    return pieces(), len(groups), stats
 
 
 def generate(*args: Any, **kwargs: Any) -> tuple[EventTables, dict[str, Any]]:
     """:func:`generate_pieces` joined into one table (tests, benchmarks: small samples)."""
-    pieces, stats = generate_pieces(*args, **kwargs)
+    pieces, _, stats = generate_pieces(*args, **kwargs)
     joined = concat_tables(list(pieces))
     return EventTables(joined.events, joined.objects.reset_index(drop=True)), stats

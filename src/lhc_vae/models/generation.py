@@ -4,14 +4,17 @@ Decoder outputs -> layout tables (standardised) -> inverse scaler (10**x, x * st
 phi wrapped to [-pi, pi] and E >= pT enforced, each counted. Vectorised end to end.
 
 Time per event (thesis eq. 6.7, issue #11 item 8) has one definition for every experiment,
-:func:`timed` applied to a ``run(count, seed)`` that goes from the experiment's own start point
-(:data:`START_POINTS`) to physical events in GeV. The runs are built here, once, by
-:func:`single_model_run` and :func:`multi_model_run`; the generation nodes and the benchmark both
-use them, so the two time the same chain.
+:func:`time_per_event` applied to a ``run(count, seed)`` that goes from the experiment's own start
+point (:data:`START_POINTS`) to physical events in GeV. The runs are built here, once, by
+:func:`single_model_run` and :func:`multi_model_run`; the generation nodes
+(:func:`run_generation`, in seeded chunks, here or on a Dask cluster) and the benchmark
+(:func:`timed`) both use them, so the two time the same chain.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import logging
 import time
 import uuid
@@ -21,6 +24,7 @@ from typing import Any
 import keras
 import numpy as np
 import pandas as pd
+from distributed.diagnostics.plugin import WorkerPlugin
 
 from lhc_vae.cluster import peak_rss_mb
 from lhc_vae.events.features import FeatureScaler
@@ -109,25 +113,35 @@ def generate(
 
 def generated_tables(tables: EventTables) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
     """Generated events in the preprocessing's table form, with the §3.1 selection flags, and
-    the invalid event rate (thesis eq. 6.6, percent) after the corrections and before them (an
-    event with a corrected value counts as invalid too), and the mean multiplicity."""
+    their counts (:func:`quality_counts`) as rates (:func:`quality_rates`)."""
     selection = evaluate_selection(tables.objects, tables.n_events)
     events, objects = primary_tables(tables)
     events = pd.concat([events, selection], axis=1)
-    corrected = events["n_corrected"].to_numpy() > 0  # set by standardised_to_physical
-    return (
-        events,
-        objects,
-        {
-            "invalid_event_rate_percent": float(
-                100.0 * (~selection["passes_selection"].to_numpy()).mean()
-            ),  # as the raw rate, so raw >= IER exactly
-            "invalid_event_rate_raw_percent": float(
-                100.0 * (~selection["passes_selection"].to_numpy() | corrected).mean()
-            ),
-            "mean_objects_per_event": float(events["n_objects"].mean()),
-        },
-    )
+    return events, objects, quality_rates(quality_counts(events))
+
+
+def quality_counts(events: pd.DataFrame) -> dict[str, int]:
+    """Events, invalid events (thesis eq. 6.6: failing the §3.1 selection after the corrections),
+    invalid events before the corrections (failing it, or with a corrected value:
+    ``n_corrected`` of :func:`standardised_to_physical`) and objects, of generated events with
+    their selection flags. Counts add up over chunks."""
+    invalid = ~events["passes_selection"].to_numpy()
+    return {
+        "events": len(events),
+        "invalid": int(invalid.sum()),
+        "invalid_raw": int((invalid | (events["n_corrected"].to_numpy() > 0)).sum()),
+        "objects": int(events["n_objects"].sum()),
+    }
+
+
+def quality_rates(counts: dict[str, int]) -> dict[str, float]:
+    """The invalid event rate (percent) after and before the corrections, and the mean multiplicity."""
+    n = counts["events"]
+    return {
+        "invalid_event_rate_percent": 100.0 * counts["invalid"] / n,
+        "invalid_event_rate_raw_percent": 100.0 * counts["invalid_raw"] / n,
+        "mean_objects_per_event": counts["objects"] / n,
+    }
 
 
 #: Where each experiment's timed chain starts (a prior kind of a single-model experiment, or a
@@ -222,10 +236,12 @@ def multi_model_run(
     form, encoded inside the run) or II (``mask_generator`` and the MET model's ``latent_dim``).
     ``sigma`` (per component, per continuous output): every decoder call samples the Gaussian
     decoder around its means (:func:`lhc_vae.models.vae.add_likelihood_noise`)."""
-    by_decoder = {id(models[name]["decoder"]): s for name, s in (sigma or {}).items() if name in models}
 
     def sampling_decode(seed: int) -> Callable:
         rng = likelihood_generator(seed)
+        # each decoder's sigma, found by the decoder object itself: built here, at the call, so that
+        # it names the objects of this copy of the run (a run sent to a Dask worker is a new copy)
+        by_decoder = {id(models[name]["decoder"]): s for name, s in (sigma or {}).items() if name in models}
 
         def decode_and_sample(decoder: keras.Model, z: np.ndarray, batch_size: int = 65536) -> dict[str, np.ndarray]:
             return add_likelihood_noise(decode(decoder, z, batch_size), by_decoder.get(id(decoder)), rng)
@@ -273,8 +289,8 @@ def timed(run: Any, n: int, seed: int) -> tuple[Any, dict[str, float]]:
     """Run ``run(count, seed)`` for n events and time it: eq. 6.7 (:func:`time_per_event`) and the
     steady state of the n-event call.
 
-    The only time-per-event definition of the project: generation (:func:`run_generation`) and the
-    benchmark use it with the runs of :func:`single_model_run` / :func:`multi_model_run`."""
+    The benchmark's timing of the runs of :func:`single_model_run` / :func:`multi_model_run`; the
+    generation nodes time the same runs chunk by chunk (:func:`run_generation`)."""
     timing = time_per_event(run, seed)
     t0 = time.perf_counter()
     result = run(n, seed)
@@ -290,6 +306,17 @@ def chunk_seed(seed: int, chunk: int) -> int:
     return int(np.random.SeedSequence([int(seed), int(chunk)]).generate_state(1)[0] % (2**31 - 1))
 
 
+def chunk_bounds(n: int, chunk_events: int | None) -> list[tuple[int, int, int]]:
+    """``(k, first event, events)`` of the chunks of an n-event run (one chunk when ``chunk_events``
+    is None)."""
+    if n <= 0:
+        raise ValueError(f"n_generate must be positive, got {n}")
+    per_chunk = int(chunk_events) if chunk_events else n
+    if per_chunk <= 0:
+        raise ValueError(f"generation.chunk_events must be positive, got {chunk_events}")
+    return [(k, start, min(per_chunk, n - start)) for k, start in enumerate(range(0, n, per_chunk))]
+
+
 def timed_call(run: Run, count: int, seed: int) -> tuple[EventTables, dict[str, int], float]:
     """``run(count, seed)`` and its seconds: the task a generation chunk is, here or on a worker."""
     t0 = time.perf_counter()
@@ -297,56 +324,58 @@ def timed_call(run: Run, count: int, seed: int) -> tuple[EventTables, dict[str, 
     return tables, corrections, time.perf_counter() - t0
 
 
+class GenerationWorker(WorkerPlugin):
+    """Set up every worker of a generation cluster, also one that joins or restarts later: the
+    project's Keras layers and losses registered before a model is unpickled there, and TensorFlow
+    limited to the worker's threads (a worker process per core must not run ops on every core)."""
+
+    def setup(self, worker: Any) -> None:
+        import tensorflow as tf
+
+        import lhc_vae.models.losses
+        import lhc_vae.models.variators  # noqa: F401
+
+        with contextlib.suppress(RuntimeError):  # TensorFlow already initialised in this process
+            tf.config.threading.set_intra_op_parallelism_threads(int(worker.state.nthreads))
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
 def generate_chunks(
-    run: Run, n: int, seed: int, chunk_events: int, client: Any = None, key: str = "generation"
+    run: Run, bounds: list[tuple[int, int, int]], seed: int, client: Any = None, key: str = "generation"
 ) -> Iterator[tuple[int, EventTables, dict[str, int], float]]:
-    """``(first event, tables, corrections, seconds)`` of chunks of ``chunk_events`` events, in
-    order; chunk k is ``run(count, chunk_seed(seed, k))``, so the events depend on the seed and the
-    chunk size only, never on where a chunk ran (issue #14 item 5).
+    """``(first event, tables, corrections, seconds)`` of the chunks ``bounds``
+    (:func:`chunk_bounds`), in order; chunk k is ``run(count, chunk_seed(seed, k))``, so the
+    events depend on the seed and the chunk size only, never on where a chunk ran (issue #14
+    item 5).
 
     Without a ``client`` the chunks run here, one at a time. With a dask.distributed client the
-    run (its models and prior) is sent once to every worker and the chunks run there, a bounded
-    number in flight (two per worker thread); finished chunks wait here only until the chunks
-    before them are in."""
-    bounds = [(k, start, min(chunk_events, n - start)) for k, start in enumerate(range(0, n, chunk_events))]
+    run (its models, prior and truth events) is sent once to every worker (:class:`GenerationWorker`
+    prepares them) and the chunks run there, two per worker thread in flight; this process takes
+    each chunk when its turn comes, so it holds one chunk while the others wait on the workers."""
     if client is None:
         for k, start, count in bounds:
             yield start, *timed_call(run, count, chunk_seed(seed, k))
         return
-    from distributed import as_completed
-
-    client.run(register_custom_objects)  # a worker knows the project's layers before the models arrive
+    client.register_plugin(GenerationWorker(), name="lhc-vae-generation")
     remote = client.scatter(run, broadcast=True, hash=False)
     pending = iter(bounds)
-    running = as_completed()
-    done: dict[int, tuple] = {}
-    window = 2 * max(1, sum(client.nthreads().values()))
+    running: collections.deque = collections.deque()
 
     def submit() -> None:
         item = next(pending, None)
         if item is not None:
             k, start, count = item
             future = client.submit(timed_call, remote, count, chunk_seed(seed, k), key=f"{key}-chunk-{k}", pure=False)
-            future.chunk = (k, start)
-            running.add(future)
+            running.append((start, future))
 
-    for _ in range(window):
+    for _ in range(2 * max(1, sum(client.nthreads().values()))):
         submit()
-    following = 0
-    for future in running:
-        k, start = future.chunk
-        done[k] = (start, *future.result())
+    while running:
+        start, future = running.popleft()
+        result = future.result()
         future.release()
-        while following in done:
-            yield done.pop(following)
-            following += 1
-            submit()
-
-
-def register_custom_objects() -> None:
-    """Import the modules that register the project's Keras layers and losses (on a Dask worker)."""
-    import lhc_vae.models.losses
-    import lhc_vae.models.variators  # noqa: F401
+        submit()
+        yield start, *result
 
 
 def run_generation(
@@ -358,51 +387,46 @@ def run_generation(
     **meta: Any,
 ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame, EventTables, dict[str, Any]]]:
     """Generate n events with ``run(count, seed)`` in chunks of ``chunk_events`` (all at once when
-    None), each chunk's tables as soon as it is made: primary events and objects (event indices and
-    ids counted from the first event of the run), the chunk's GeV tables (indices within the chunk)
-    and the run's statistics so far: ``meta``, timing (eq. 6.7), corrections and IER (eq. 6.6).
+    None; :func:`chunk_bounds`), each chunk's tables as soon as it is made: primary events and
+    objects (event indices and ids counted from the first event of the run), the chunk's GeV tables
+    (indices within the chunk) and the run's statistics so far: ``meta``, timing (eq. 6.7),
+    corrections and IER (eq. 6.6), which add up over the chunks.
 
-    Eq. 6.7 is timed here (:func:`timed`'s warm-up and T_1K). ``ms_per_event_steady`` is the
-    chunks' own generation time per event (summed over workers: per core); ``wall_seconds`` and
-    ``events_per_second_wall`` run from the first chunk asked to the last one handed on, writing
-    included. Memory holds a few chunks, whatever n is (issue #14 item 5)."""
-    per_chunk = int(chunk_events) if chunk_events else n
-    if per_chunk <= 0:
-        raise ValueError(f"generation.chunk_events must be positive, got {chunk_events}")
+    Eq. 6.7 is timed here, in this process (:func:`time_per_event`). ``ms_per_event_steady`` is the
+    chunks' generation time per event: in this process, or summed over the workers' chunks on a
+    cluster (``steady_time`` says which); ``wall_seconds`` runs from the first chunk asked for to
+    the last one made, the writing of every chunk but the last included."""
+    bounds = chunk_bounds(n, chunk_events)
     timing = time_per_event(run, seed)
     key = f"generation-{meta.get('experiment', 'run')}-{uuid.uuid4().hex[:8]}"
-    totals = {"events": 0, "invalid": 0, "invalid_raw": 0, "objects": 0, "seconds": 0.0}
+    totals = {"events": 0, "invalid": 0, "invalid_raw": 0, "objects": 0}
+    seconds_total = 0.0
     corrections: dict[str, int] = {}
     t0 = time.perf_counter()
-    for start, tables, counts, seconds in generate_chunks(run, n, seed, per_chunk, client, key):
+    for start, tables, counts, seconds in generate_chunks(run, bounds, seed, client, key):
         tables.events["event_id"] += start
         events, objects, _ = generated_tables(tables)
-        invalid = ~events["passes_selection"].to_numpy()
         events["event_index"] += start
         objects = objects.assign(event_index=objects["event_index"].to_numpy() + start)
-        totals["events"] += len(events)
-        totals["invalid"] += int(invalid.sum())
-        totals["invalid_raw"] += int((invalid | (events["n_corrected"].to_numpy() > 0)).sum())
-        totals["objects"] += int(events["n_objects"].sum())
-        totals["seconds"] += seconds
+        totals = {k: totals[k] + v for k, v in quality_counts(events).items()}
+        seconds_total += seconds
         corrections = {k: corrections.get(k, 0) + v for k, v in counts.items()}
         wall = time.perf_counter() - t0
         stats = {
             **meta,
             "n_generated": n,
             "seed": seed,
-            "chunk_events": per_chunk,
-            "n_chunks": -(-n // per_chunk),
+            "chunk_events": bounds[0][2],
+            "n_chunks": len(bounds),
             "workers": "this process" if client is None else sum(client.nthreads().values()),
             **timing,
-            "ms_per_event_steady": 1e3 * totals["seconds"] / totals["events"],
-            "events_per_second_steady": totals["events"] / totals["seconds"],
+            "ms_per_event_steady": 1e3 * seconds_total / totals["events"],
+            "events_per_second_steady": totals["events"] / seconds_total,
+            "steady_time": "this process" if client is None else "summed over the workers' chunks",
             "wall_seconds": wall,
             "events_per_second_wall": totals["events"] / wall,
             "corrections": corrections,
-            "invalid_event_rate_percent": 100.0 * totals["invalid"] / totals["events"],
-            "invalid_event_rate_raw_percent": 100.0 * totals["invalid_raw"] / totals["events"],
-            "mean_objects_per_event": totals["objects"] / totals["events"],
+            **quality_rates(totals),
             # VmHWM of this process so far (training included when it ran in the same process)
             "peak_rss_mb": peak_rss_mb(),
         }

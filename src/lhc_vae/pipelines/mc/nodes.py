@@ -22,15 +22,16 @@ from lhc_vae.mc.simulation import PIECE_EVENTS, generate_pieces
 def generate_events(process: str, seed: int, mc: dict[str, Any]) -> Iterator[tuple[Chunk, Chunk]]:
     """Generate ``mc.n_events`` accepted events of ``process`` (settings in parameters_mc.yml).
 
-    A generator node: the events are written in pieces read back from the finished blocks, one
-    piece in memory at a time (issue #14 item 2); the run statistics come with the last piece."""
+    A generator node: the events are written in pieces read back from the finished blocks, so
+    memory does not grow with the sample (issue #14 item 2); the run statistics come with every
+    piece, complete from the first (the pieces are cut once all blocks are in)."""
     processes = mc["processes"]
     if process not in processes:
         raise KeyError(
             f"process {process!r} has no Pythia8 settings; add it under mc.processes in "
             f"conf/base/parameters_mc.yml (known: {', '.join(processes)})"
         )
-    pieces, stats = generate_pieces(
+    pieces, count, stats = generate_pieces(
         n_events=int(mc["n_events"]),
         process_id=process,
         settings=list(processes[process]["settings"]),
@@ -43,7 +44,7 @@ def generate_events(process: str, seed: int, mc: dict[str, Any]) -> Iterator[tup
         checkpoint_root=mc.get("checkpoint_dir"),
         piece_events=int(mc.get("piece_events", PIECE_EVENTS)),
     )
-    yield from chunked((piece, stats) for piece in pieces)
+    yield from chunked(((piece, stats) for piece in pieces), count)
 
 
 def reread_sample(sample: DarkMachinesFile, mc: dict[str, Any]) -> ParsedFile:

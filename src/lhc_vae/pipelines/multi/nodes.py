@@ -19,7 +19,7 @@ from lhc_vae.events.split import split_tables
 from lhc_vae.io import Chunk, chunked
 from lhc_vae.models import multi
 from lhc_vae.models.experiments import variator_of
-from lhc_vae.models.generation import START_POINTS, multi_model_run, run_generation
+from lhc_vae.models.generation import START_POINTS, chunk_bounds, multi_model_run, run_generation
 from lhc_vae.models.losses import continuous_outputs, loss_record
 from lhc_vae.models.mask_generator import TwoLevelMaskGenerator
 from lhc_vae.models.priors import TRUTH_PERTURBATION_NOTE
@@ -202,6 +202,7 @@ def generate_events(
             latent_dim=int(params["latent_dim"]),
             sigma=sigma,
         )
+    count = len(chunk_bounds(n, generation.get("chunk_events")))
     with optional_dask_client(generation) as client:
         yield from chunked(
             run_generation(
@@ -218,7 +219,8 @@ def generate_events(
                 note=TRUTH_PERTURBATION_NOTE
                 if experiment == "exp1"
                 else "generated from noise with masks from the two-level statistical generator",
-            )
+            ),
+            count,
         )
 
 

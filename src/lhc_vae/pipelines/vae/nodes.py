@@ -25,7 +25,7 @@ from lhc_vae.events.split import take_events
 from lhc_vae.io import Chunk, chunked
 from lhc_vae.models import priors, refinement
 from lhc_vae.models.experiments import Experiment, get_experiment
-from lhc_vae.models.generation import START_POINTS, run_generation, single_model_run
+from lhc_vae.models.generation import START_POINTS, chunk_bounds, run_generation, single_model_run
 from lhc_vae.models.losses import continuous_outputs, loss_record
 from lhc_vae.models.streaming import SplitStream, count_split
 from lhc_vae.models.vae import encode, fit_vae, likelihood_sigma
@@ -201,6 +201,7 @@ def generate_events(
     batch = int(params.get("generation_batch", 65536))
     n = int(n_generate)
     run = single_model_run(exp.layout, decoder, prior, fs, process, float(alpha), encoder, batch)
+    count = len(chunk_bounds(n, generation.get("chunk_events")))
     with optional_dask_client(generation) as client:
         yield from chunked(
             run_generation(
@@ -217,7 +218,8 @@ def generate_events(
                 note=priors.TRUTH_PERTURBATION_NOTE
                 if prior["kind"] == "truth"
                 else "generated from the latent prior only",
-            )
+            ),
+            count,
         )
 
 
@@ -284,7 +286,8 @@ def generate_refined(
         f"with min(w / w_max, 1), w_max = {', '.join(f'{w:g}' for w in w_max)}",
         note="generated from the latent prior, then kept by classifiers fitted on the training split",
     )
-    yield from chunked(_with_refinement(steps, stages, w_max, scale, n_fit, fit_seconds))
+    count = len(chunk_bounds(int(n_generate), generation.get("chunk_events")))
+    yield from chunked(_with_refinement(steps, stages, w_max, scale, n_fit, fit_seconds), count)
 
 
 def _with_refinement(
