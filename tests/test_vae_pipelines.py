@@ -189,7 +189,13 @@ def test_exp3_trains_generates_and_regenerates(project):
     # experiments I and II at their default values, exp III's runs beyond the thesis (a 1-epoch model, so a
     # low w_max keeps enough candidates), then the default report
     kedro(project, "run", "--pipeline=exp1", "--params", "alpha=0.3,exp1.epochs=1,n_generate=1000")
-    kedro(project, "run", "--pipeline=exp2", "--params", "beta=0.2,exp2.epochs=1,n_generate=4000")
+    kedro(
+        project,
+        "run",
+        "--pipeline=exp2",
+        "--params",
+        "beta=0.2,exp2.epochs=1,n_generate=4000,generation.chunk_events=1500",
+    )
     check_exp2_run(project)  # its masks, benchmark and own report
     beyond = "report.n_bootstrap=5,bgmm_components=3,n_generate=1000,refine.w_max=0.05"
     kedro(project, "run", "--pipeline=beyond_thesis", "--params", beyond)
@@ -245,12 +251,14 @@ def check_exp2_run(project) -> None:
         assert record["reconstruction_loss"] == "sum over features per event, mean over events"
     out = project / "data" / "07_model_output" / "pythia" / "ttbar" / "exp2" / "beta_0p2" / "prior_auto"
     stats_ = json.loads((out / "generation_stats.json").read_text())
-    assert stats_["from_noise"] and stats_["n_generated"] == 4000
+    assert stats_["from_noise"] and stats_["n_generated"] == 4000 and stats_["n_chunks"] == 3  # chunks of 1 500
     assert (out / "masks" / "masks_frequent.png").is_file() and (out / "masks" / "masks_rare.png").is_file()
     parsed = read_darkmachines(out / "ttbar.csv")
     assert parsed.n_rejected == 0 and parsed.tables.n_events == 4000
     # generated multiplicities follow the training masks: mean jets within a few per cent
     events = pd.read_parquet(out / "events.parquet")
+    np.testing.assert_array_equal(events["event_index"], np.arange(4000))
+    np.testing.assert_array_equal(parsed.tables.events["event_id"], np.arange(4000))
     truth = pd.read_parquet(project / "data" / "03_primary" / "pythia" / "ttbar" / "events.parquet")
     assert events["n_j"].mean() == pytest.approx(truth.loc[truth["split"] == "train", "n_j"].mean(), rel=0.05)
 
@@ -277,13 +285,13 @@ def check_exp2_run(project) -> None:
         bench["mc"]["ms_per_event_all_cores"] / model["ms_per_event_steady"]
     )
     matmul = bench["matmul"]["all_cores"]
-    assert bench["preprocessing"]["events"] == len(truth) and bench["matmul_gflops"] == matmul["median_gflops"] > 1
+    assert bench["preprocessing"]["events"] == 2500 and bench["matmul_gflops"] == matmul["median_gflops"] > 1
     assert matmul["min_gflops"] <= matmul["median_gflops"] <= matmul["max_gflops"] and matmul["n"] >= 5
     # the report of the run, beside it, with the thesis rows, the truth floor and the speed table
     kedro(project, "run", "--pipeline=exp2_report", "--params", "beta=0.2,report.n_bootstrap=5")
     reporting = out / "report"
     page = (reporting / "report.html").read_text()
-    assert "exp2/beta_0p2/normal" in page and "thesis exp2" in page and "truth vs truth (floor)" in page
+    assert "exp2/beta_0p2/normal" in page and "thesis exp2 β=1.5" in page and "truth vs truth (floor)" in page
     # MET, phi(MET), total energy and the test project's two leading-object variables (conftest), the
     # correlations and the speed table
     assert page.count("data:image/png;base64,") == 3 + 2 + 1 + 1

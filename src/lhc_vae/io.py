@@ -100,7 +100,8 @@ class AtomicStream:
     the target and removes that of an unfinished earlier stream of this object), writes the piece
     and, at the last piece, moves the path into place like :func:`atomic_path`. A piece that fails
     to be written aborts the stream (its temporary path is removed), so no later piece can be
-    appended to a file with a piece missing."""
+    appended to a file with a piece missing; an unfinished stream's temporary path is removed when
+    the stream is collected (the atomic path's own clean-up)."""
 
     def __init__(self, target: str | os.PathLike, directory: bool = False) -> None:
         self.target, self.directory = Path(target), directory
@@ -128,10 +129,6 @@ class AtomicStream:
         self.next_index = chunk.index + 1
         if chunk.last:
             self.commit()
-
-    def __del__(self) -> None:  # a stream never finished (its node failed) leaves no temporary file
-        with contextlib.suppress(Exception):
-            self.abort()
 
     def commit(self) -> None:
         context, self._context, self.tmp, self.next_index = self._context, None, None, 0

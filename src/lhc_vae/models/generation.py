@@ -26,10 +26,11 @@ import numpy as np
 import pandas as pd
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from lhc_vae.cluster import peak_rss_mb
+from lhc_vae.cluster import optional_dask_client, peak_rss_mb
 from lhc_vae.events.features import FeatureScaler
 from lhc_vae.events.schema import EventTables, primary_tables, wrap_phi
 from lhc_vae.events.selection import evaluate_selection
+from lhc_vae.io import Chunk, chunked
 from lhc_vae.models import multi, priors
 from lhc_vae.models.mask_generator import TwoLevelMaskGenerator
 from lhc_vae.models.vae import add_likelihood_noise, decode, encode, likelihood_generator
@@ -351,7 +352,8 @@ def generate_chunks(
     Without a ``client`` the chunks run here, one at a time. With a dask.distributed client the
     run (its models, prior and truth events) is sent once to every worker (:class:`GenerationWorker`
     prepares them) and the chunks run there, two per worker thread in flight; this process takes
-    each chunk when its turn comes, so it holds one chunk while the others wait on the workers."""
+    each chunk when its turn comes, so it holds the chunk being written and the next one while the
+    others wait on the workers."""
     if client is None:
         for k, start, count in bounds:
             yield start, *timed_call(run, count, chunk_seed(seed, k))
@@ -440,3 +442,14 @@ def run_generation(
         stats["ms_per_event_steady"],
         stats["invalid_event_rate_percent"],
     )
+
+
+def generate_in_pieces(
+    run: Run, n: int, seed: int, settings: dict[str, Any], **meta: Any
+) -> Iterator[tuple[Chunk, Chunk, Chunk, Chunk]]:
+    """:func:`run_generation` in the chunks and on the cluster of ``settings`` (the parameters'
+    ``generation``: ``chunk_events``, ``n_workers``, ``scheduler``; no cluster when neither of the
+    last two is set), as the pieces of a generator node's four outputs (:func:`lhc_vae.io.chunked`)."""
+    count = len(chunk_bounds(n, settings.get("chunk_events")))
+    with optional_dask_client(settings) as client:
+        yield from chunked(run_generation(run, n, seed, settings.get("chunk_events"), client, **meta), count)

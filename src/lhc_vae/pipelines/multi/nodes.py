@@ -11,15 +11,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from lhc_vae.cluster import optional_dask_client
 from lhc_vae.events.chunks import Table
 from lhc_vae.events.features import FeatureScaler
 from lhc_vae.events.schema import COUNT_COLUMNS, SYMBOLS
 from lhc_vae.events.split import split_tables
-from lhc_vae.io import Chunk, chunked
+from lhc_vae.io import Chunk
 from lhc_vae.models import multi
 from lhc_vae.models.experiments import variator_of
-from lhc_vae.models.generation import START_POINTS, chunk_bounds, multi_model_run, run_generation
+from lhc_vae.models.generation import START_POINTS, generate_in_pieces, multi_model_run
 from lhc_vae.models.losses import continuous_outputs, loss_record
 from lhc_vae.models.mask_generator import TwoLevelMaskGenerator
 from lhc_vae.models.priors import TRUTH_PERTURBATION_NOTE
@@ -202,26 +201,20 @@ def generate_events(
             latent_dim=int(params["latent_dim"]),
             sigma=sigma,
         )
-    count = len(chunk_bounds(n, generation.get("chunk_events")))
-    with optional_dask_client(generation) as client:
-        yield from chunked(
-            run_generation(
-                run,
-                n,
-                int(seed),
-                generation.get("chunk_events"),
-                client,
-                experiment=experiment,
-                variator=variator,
-                latent_prior=thesis_prior,
-                from_noise=experiment == "exp2",
-                start_point=START_POINTS[experiment],
-                note=TRUTH_PERTURBATION_NOTE
-                if experiment == "exp1"
-                else "generated from noise with masks from the two-level statistical generator",
-            ),
-            count,
-        )
+    yield from generate_in_pieces(
+        run,
+        n,
+        int(seed),
+        generation,
+        experiment=experiment,
+        variator=variator,
+        latent_prior=thesis_prior,
+        from_noise=experiment == "exp2",
+        start_point=START_POINTS[experiment],
+        note=TRUTH_PERTURBATION_NOTE
+        if experiment == "exp1"
+        else "generated from noise with masks from the two-level statistical generator",
+    )
 
 
 def _mask_keys(events: pd.DataFrame) -> pd.Series:

@@ -17,7 +17,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from lhc_vae.cluster import optional_dask_client
 from lhc_vae.evaluation.features import full_event_matrix
 from lhc_vae.events.chunks import Table
 from lhc_vae.events.features import FeatureScaler
@@ -25,7 +24,13 @@ from lhc_vae.events.split import take_events
 from lhc_vae.io import Chunk, chunked
 from lhc_vae.models import priors, refinement
 from lhc_vae.models.experiments import Experiment, get_experiment
-from lhc_vae.models.generation import START_POINTS, chunk_bounds, run_generation, single_model_run
+from lhc_vae.models.generation import (
+    START_POINTS,
+    chunk_bounds,
+    generate_in_pieces,
+    run_generation,
+    single_model_run,
+)
 from lhc_vae.models.losses import continuous_outputs, loss_record
 from lhc_vae.models.streaming import SplitStream, count_split
 from lhc_vae.models.vae import encode, fit_vae, likelihood_sigma
@@ -201,26 +206,18 @@ def generate_events(
     batch = int(params.get("generation_batch", 65536))
     n = int(n_generate)
     run = single_model_run(exp.layout, decoder, prior, fs, process, float(alpha), encoder, batch)
-    count = len(chunk_bounds(n, generation.get("chunk_events")))
-    with optional_dask_client(generation) as client:
-        yield from chunked(
-            run_generation(
-                run,
-                n,
-                int(seed),
-                generation.get("chunk_events"),
-                client,
-                experiment=exp.name,
-                variator=exp.variator,
-                latent_prior=prior["kind"],
-                from_noise=prior["kind"] != "truth",
-                start_point=START_POINTS[prior["kind"]],
-                note=priors.TRUTH_PERTURBATION_NOTE
-                if prior["kind"] == "truth"
-                else "generated from the latent prior only",
-            ),
-            count,
-        )
+    yield from generate_in_pieces(
+        run,
+        n,
+        int(seed),
+        generation,
+        experiment=exp.name,
+        variator=exp.variator,
+        latent_prior=prior["kind"],
+        from_noise=prior["kind"] != "truth",
+        start_point=START_POINTS[prior["kind"]],
+        note=priors.TRUTH_PERTURBATION_NOTE if prior["kind"] == "truth" else "generated from the latent prior only",
+    )
 
 
 def generate_refined(
