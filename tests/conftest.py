@@ -22,6 +22,12 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``long`` run first: with two xdist workers, one that starts the suite's longest
+    test late makes the other wait for it at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A copy of the project's configuration in a temporary directory, with empty data/ (and MLflow

@@ -98,6 +98,7 @@ def test_stop_has_more_met_than_ttbar(ttbar, monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_same_seed_same_file_on_any_number_of_workers_and_after_a_resume(project):
     """Blocks run on a dask LocalCluster; the file is byte-identical on 1 or 2 workers, without
     checkpoints or resumed from the blocks an interrupted run left (issue #14 items 1-2)."""

@@ -101,6 +101,7 @@ def test_no_pipeline_uses_a_dotted_name_outside_its_namespace():
                     assert n.namespace and name.split(".")[0] == n.namespace.split(".")[0], (n.name, name)
 
 
+@pytest.mark.long
 def test_exp3_trains_generates_and_regenerates(project):
     raw = project / "data" / "01_raw" / "pythia" / "ttbar.csv"
     write_darkmachines(make_tables(2500, seed=8), raw)
