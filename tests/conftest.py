@@ -18,6 +18,11 @@ os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # one thread per test process (`make test` runs one per core): TensorFlow and OpenMP (scikit-learn's
+    # gradient boosting) would otherwise each start a thread per core in every process
+    for variable in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+        os.environ.setdefault(variable, "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 
