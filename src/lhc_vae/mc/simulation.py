@@ -496,8 +496,7 @@ def generate_pieces(
                 events = tables.events.iloc[: kept[k]].copy()
                 events.insert(2, "weight", weight)
                 parts.append(EventTables(events, objects))
-            joined = concat_tables(parts)
-            yield EventTables(joined.events, joined.objects.reset_index(drop=True))
+            yield concat_tables(parts)  # rows renumbered from 0, objects' event_index with them
 
     return pieces(), len(groups), stats
 
@@ -505,5 +504,4 @@ def generate_pieces(
 def generate(*args: Any, **kwargs: Any) -> tuple[EventTables, dict[str, Any]]:
     """:func:`generate_pieces` joined into one table (tests, benchmarks: small samples)."""
     pieces, _, stats = generate_pieces(*args, **kwargs)
-    joined = concat_tables(list(pieces))
-    return EventTables(joined.events, joined.objects.reset_index(drop=True)), stats
+    return concat_tables(list(pieces)), stats

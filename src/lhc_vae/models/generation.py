@@ -112,12 +112,17 @@ def generate(
     return to_physical(outputs, layout, scaler, process_id, seed)
 
 
-def generated_tables(tables: EventTables) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
-    """Generated events in the preprocessing's table form, with the §3.1 selection flags, and
-    their counts (:func:`quality_counts`) as rates (:func:`quality_rates`)."""
+def generated_primary(tables: EventTables) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Generated events in the preprocessing's table form, with the §3.1 selection flags."""
     selection = evaluate_selection(tables.objects, tables.n_events)
     events, objects = primary_tables(tables)
-    events = pd.concat([events, selection], axis=1)
+    return pd.concat([events, selection], axis=1), objects
+
+
+def generated_tables(tables: EventTables) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
+    """:func:`generated_primary`, and its counts (:func:`quality_counts`) as rates
+    (:func:`quality_rates`)."""
+    events, objects = generated_primary(tables)
     return events, objects, quality_rates(quality_counts(events))
 
 
@@ -407,7 +412,7 @@ def run_generation(
     t0 = time.perf_counter()
     for start, tables, counts, seconds in generate_chunks(run, bounds, seed, client, key):
         tables.events["event_id"] += start
-        events, objects, _ = generated_tables(tables)
+        events, objects = generated_primary(tables)
         events["event_index"] += start
         objects = objects.assign(event_index=objects["event_index"].to_numpy() + start)
         totals = {k: totals[k] + v for k, v in quality_counts(events).items()}
