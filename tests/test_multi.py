@@ -136,16 +136,22 @@ def _pass_through(model, inputs):
     return {"z_mean": np.concatenate([inputs[k] for k in sorted(inputs)], axis=1).astype(np.float32)}
 
 
-def _identity_decode(model, z):
+def _identity_decode(width: int):
     """The matching decoder: splits the latent point back into the component's outputs."""
-    if model == "event":  # sorted keys: mask (28), met (2)
-        return {"mask": z[:, :28], "met": z[:, 28:]}
-    return {"features": z[:, :4]}  # sorted keys: features (4), met (2), position (4)
+
+    def decode(model, z):
+        if model == "event":  # sorted keys: mask (7 * width), met (2)
+            return {"mask": z[:, : 7 * width], "met": z[:, 7 * width :]}
+        return {"features": z[:, :4]}  # sorted keys: features (4), met (2), position (width)
+
+    return decode
 
 
-def test_exp1_keeps_the_truth_events_own_objects():
+@pytest.mark.parametrize("width", [4, 19])
+def test_exp1_keeps_the_truth_events_own_objects(width):
     """With models that reproduce their input and alpha = 0, experiment I returns each picked truth
-    event unchanged: its MET and its own objects (the first four of each type), not random ones."""
+    event unchanged: its MET and its own objects (the first ``width`` of each type), not random ones.
+    With the thesis's width 4 an event keeps at most four jets; with 19 it keeps all of them."""
     from lhc_vae.events.features import FeatureScaler
     from lhc_vae.events.schema import primary_tables
     from lhc_vae.models.multi import generate_exp1
@@ -154,13 +160,16 @@ def test_exp1_keeps_the_truth_events_own_objects():
     scaler = FeatureScaler.fit(events, objects)
     mev, mobj = scaler.transform_events(events), scaler.transform_objects(objects)
     models = {name: {"encoder": name, "decoder": name} for name in ["event", *SYMBOL_SLUG.values()]}
-    ev, obj, _counts = generate_exp1(
-        models, mev, mobj, 300, alpha=0.0, threshold=0.5, seed=9, encode=_pass_through, decode=_identity_decode
+    ev, obj, counts = generate_exp1(
+        models, mev, mobj, 300, 0.0, 0.5, 9, _pass_through, _identity_decode(width), width=width
     )
     rows = np.random.default_rng(9).integers(0, 400, size=300)  # the events generate_exp1 picks
     np.testing.assert_allclose(ev["met"].to_numpy(), mev["met"].to_numpy()[rows], rtol=1e-6)
-    own = mobj[mobj["position"] < 4]
-    for i in (0, 7, 123, 299):
+    truth_jets = mev["n_j"].to_numpy()[rows]
+    assert truth_jets.max() >= 6  # the sample has events with more than four jets
+    np.testing.assert_array_equal(counts[:, 0], np.minimum(truth_jets, width))
+    own = mobj[mobj["position"] < width]
+    for i in (0, 7, 123, 299, *np.flatnonzero(truth_jets >= 6)[:3]):
         want = (
             own[own["event_index"] == rows[i]].sort_values(["type", "position"])[["e", "pt", "eta", "phi"]].to_numpy()
         )
@@ -171,6 +180,31 @@ def test_exp1_keeps_the_truth_events_own_objects():
             .to_numpy()
         )
         np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_exp1_components_take_their_mask_width():
+    """Width 19: the event mask has 7 x 19 entries, and the jet component's rows are every jet
+    (the thesis's width 4 keeps only the first four of each event)."""
+    from lhc_vae.events.features import FeatureScaler
+    from lhc_vae.events.schema import primary_tables
+    from lhc_vae.models.multi import component_arrays
+
+    events, objects = primary_tables(make_tables(400, seed=3))
+    scaler = FeatureScaler.fit(events, objects)
+    mev, mobj = scaler.transform_events(events), scaler.transform_objects(objects)
+    n_jets = mev["n_j"].to_numpy()
+    for width, jets in ((4, np.minimum(n_jets, 4).sum()), (19, n_jets.sum())):
+        comps = {c.name: c for c in components("exp1", 8, width)}
+        assert comps["event"].input_dims["mask"] == 7 * width and comps["j"].input_dims["position"] == width
+        ev = component_arrays("exp1", comps["event"], mev, mobj)
+        np.testing.assert_array_equal(thermometer_counts(ev["mask"], 0.5, width)[:, 0], np.minimum(n_jets, width))
+        jet = component_arrays("exp1", comps["j"], mev, mobj)
+        assert len(jet["features"]) == jets and jet["position"].shape == (jets, width)
+        # the position mask of a jet counts its rank: 1 entry for the leading jet, 6 for the sixth
+        ranks = thermometer_counts(jet["position"], 0.5, width)[:, 0]
+        assert ranks.max() == min(n_jets.max(), width) and (ranks >= 1).all()
+    with pytest.raises(ValueError, match="mask_width"):
+        components("exp1", 8, 20)
 
 
 def test_exp2_masks_are_capped_at_19_objects():

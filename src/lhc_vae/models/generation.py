@@ -257,10 +257,11 @@ def multi_model_run(
     if experiment == "exp1":
         if truth is None:
             raise ValueError("exp1 starts from truth events: pass the validation tables")
+        width = multi.mask_width_of(models)
 
         def run(count: int, seed: int) -> tuple[EventTables, dict[str, int]]:
             ev, obj, _ = multi.generate_exp1(
-                models, *truth, count, float(alpha), float(threshold), seed, encode, sampling_decode(seed)
+                models, *truth, count, float(alpha), float(threshold), seed, encode, sampling_decode(seed), width
             )
             return standardised_to_physical(ev, obj, scaler, process, seed)
 

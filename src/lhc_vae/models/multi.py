@@ -1,9 +1,13 @@
 """Multi-model experiments I and II (thesis §7.4, §7.5): components, their data, and generation.
 
 Experiment I (alpha-VAEs, generation from held-out truth plus noise, §7.4.2):
-  * ``event`` model: MET pair + 28-entry thermometer mask (4 entries per type, Table 3.1 order);
-  * one model per type: the event's MET, the object's 4-entry thermometer position mask and its
-    four features.
+  * ``event`` model: MET pair + thermometer mask of ``mask_width`` entries per type (Table 3.1
+    order; the thesis's 4 give its 28-entry mask, §7.4.1);
+  * one model per type: the event's MET, the object's ``mask_width``-entry thermometer position
+    mask and its four features.
+  The width is a parameter (``exp1.mask_width``): with the thesis's 4, no event can have a fifth jet,
+  while 34 % of our ttbar events have five or more (issue #12). Trained models carry their width in
+  their input shapes, so generation reads it from the event encoder.
 Experiment II (beta-VAEs, generation from noise, §7.5.3):
   * ``met`` model on the MET pair; one model per type on the four features alone;
   * masks from the two-level statistical generator (:mod:`lhc_vae.models.mask_generator`).
@@ -24,7 +28,7 @@ from lhc_vae.models import architectures as arch
 from lhc_vae.models.layouts import MET_FEATURES
 from lhc_vae.models.losses import summed_binary_crossentropy, summed_mse
 
-#: Entries per type of the experiment I thermometer masks (thesis §7.4.1).
+#: Entries per type of the experiment I thermometer masks in the thesis (§7.4.1).
 THERMOMETER_WIDTH = 4
 #: Most objects an event may have (thesis §7.4.2, §7.5.3).
 MAX_OBJECTS = 19
@@ -63,11 +67,14 @@ class Component:
     decoder: Callable
 
 
-def components(experiment: str, latent_dim: int) -> list[Component]:
-    """The components of experiment ``exp1`` or ``exp2`` with the thesis's latent sizes."""
+def components(experiment: str, latent_dim: int, mask_width: int = THERMOMETER_WIDTH) -> list[Component]:
+    """The components of experiment ``exp1`` or ``exp2`` with the thesis's latent sizes; exp I's
+    thermometer masks have ``mask_width`` entries per type (thesis §7.4.1: 4)."""
     if experiment == "exp1":
-        event_dims = {"met": 2, "mask": THERMOMETER_WIDTH * len(SYMBOLS)}
-        particle_dims = {"met": 2, "position": THERMOMETER_WIDTH, "features": 4}
+        if not 1 <= int(mask_width) <= MAX_OBJECTS:
+            raise ValueError(f"exp1.mask_width must be between 1 and {MAX_OBJECTS} (thesis: 4), got {mask_width}")
+        event_dims = {"met": 2, "mask": int(mask_width) * len(SYMBOLS)}
+        particle_dims = {"met": 2, "position": int(mask_width), "features": 4}
         out = [
             Component(
                 "event",
@@ -125,14 +132,15 @@ def component_arrays(
     if component.symbol is None:
         if experiment == "exp1":
             counts = events[[COUNT_COLUMNS[s] for s in SYMBOLS]].to_numpy()
-            return {"met": met, "mask": thermometer(counts)}
+            return {"met": met, "mask": thermometer(counts, component.input_dims["mask"] // len(SYMBOLS))}
         return {"met": met}
     obj = objects[(objects["type"] == component.symbol).to_numpy()]
     feats = obj[list(OBJECT_FEATURES)].to_numpy(np.float32)
     if experiment == "exp2":
         return {"features": feats}
+    width = component.input_dims["position"]
     obj_pos = obj["position"].to_numpy()
-    inside = obj_pos < THERMOMETER_WIDTH
+    inside = obj_pos < width
     row = (
         pd.Series(np.arange(len(events)), index=events["event_index"].to_numpy())
         .reindex(obj["event_index"].to_numpy())
@@ -140,7 +148,7 @@ def component_arrays(
     )
     inside &= ~np.isnan(row)
     row = row[inside].astype(np.int64)
-    position = thermometer(obj_pos[inside][:, None] + 1)
+    position = thermometer(obj_pos[inside][:, None] + 1, width)
     return {"met": met[row], "position": position, "features": feats[inside]}
 
 
@@ -174,6 +182,12 @@ def _objects_table(event_index: np.ndarray, symbol: str, features: np.ndarray) -
     return frame
 
 
+def mask_width_of(models: dict[str, dict]) -> int:
+    """The thermometer width per type that experiment I's models were trained with, read from the
+    event decoder's mask output (``len(SYMBOLS)`` blocks)."""
+    return int(models["event"]["decoder"].output["mask"].shape[-1]) // len(SYMBOLS)
+
+
 def generate_exp1(
     models: dict[str, dict],
     truth_events: pd.DataFrame,
@@ -184,8 +198,10 @@ def generate_exp1(
     seed: int,
     encode: Callable,
     decode: Callable,
+    width: int = THERMOMETER_WIDTH,
 ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
-    """Experiment I generation (thesis §7.4.2), batched.
+    """Experiment I generation (thesis §7.4.2), batched, with thermometer masks of ``width``
+    entries per type (that of the models' training, :func:`mask_width_of`).
 
     1. encode n held-out truth events (MET + mask) and perturb with N(0, alpha); decode a new MET
        and mask; binarise the mask at ``threshold``; cap at 19 objects;
@@ -194,7 +210,7 @@ def generate_exp1(
        keeps the event) are encoded, perturbed and decoded into the new object, all requests of a
        type in one call. Where the decoded mask asks for an object the truth event does not have,
        the features of a random held-out object of that type and position stand in. Positions are
-       those of training (0-3, the thermometer width).
+       those of training (below ``width``).
     Returns standardised (events, objects) and the generated counts.
     """
     rng = np.random.default_rng(seed)
@@ -202,12 +218,12 @@ def generate_exp1(
     picked = truth_events.iloc[rows]
     event_inputs = {
         "met": picked[list(MET_FEATURES)].to_numpy(np.float32),
-        "mask": thermometer(picked[[COUNT_COLUMNS[s] for s in SYMBOLS]].to_numpy()),
+        "mask": thermometer(picked[[COUNT_COLUMNS[s] for s in SYMBOLS]].to_numpy(), width),
     }
     z = encode(models["event"]["encoder"], event_inputs)["z_mean"]
     out = decode(models["event"]["decoder"], z + alpha * rng.standard_normal(z.shape))
     met = out["met"]
-    counts = cap_objects(thermometer_counts(out["mask"], threshold))
+    counts = cap_objects(thermometer_counts(out["mask"], threshold, width))
     truth_row = pd.Series(np.arange(len(truth_events)), index=truth_events["event_index"].to_numpy())
     parts = []
     for k, symbol in enumerate(SYMBOLS):
@@ -218,26 +234,26 @@ def generate_exp1(
         event_index = np.repeat(np.arange(n), requests)
         position = np.arange(total) - np.repeat(np.cumsum(requests) - requests, requests)
         pool = truth_objects[
-            (truth_objects["type"] == symbol).to_numpy() & (truth_objects["position"].to_numpy() < THERMOMETER_WIDTH)
+            (truth_objects["type"] == symbol).to_numpy() & (truth_objects["position"].to_numpy() < width)
         ]
         pool_pos = pool["position"].to_numpy()
         pool_feats = pool[list(OBJECT_FEATURES)].to_numpy(np.float32)
         # the truth event's own object at (event, position): key = truth row * width + position
         own = pd.Series(
             np.arange(len(pool)),
-            index=truth_row.reindex(pool["event_index"].to_numpy()).to_numpy() * THERMOMETER_WIDTH + pool_pos,
+            index=truth_row.reindex(pool["event_index"].to_numpy()).to_numpy() * width + pool_pos,
         )
-        match = own.reindex(rows[event_index] * THERMOMETER_WIDTH + position).to_numpy()
+        match = own.reindex(rows[event_index] * width + position).to_numpy()
         feats = np.empty((total, 4), dtype=np.float32)
         found = ~np.isnan(match)
         feats[found] = pool_feats[match[found].astype(np.int64)]
-        for p in range(THERMOMETER_WIDTH):
+        for p in range(width):
             want = np.flatnonzero(~found & (position == p))
             have = np.flatnonzero(pool_pos == p)
             if want.size:
                 source = have if have.size else np.arange(len(pool))
                 feats[want] = pool_feats[source[rng.integers(0, source.size, size=want.size)]]
-        inputs = {"met": met[event_index], "position": thermometer(position[:, None] + 1), "features": feats}
+        inputs = {"met": met[event_index], "position": thermometer(position[:, None] + 1, width), "features": feats}
         model = models[SYMBOL_SLUG[symbol]]
         zp = encode(model["encoder"], inputs)["z_mean"]
         gen = decode(model["decoder"], zp + alpha * rng.standard_normal(zp.shape))

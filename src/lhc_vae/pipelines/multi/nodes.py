@@ -29,6 +29,12 @@ from lhc_vae.tags import resolve_prior, run_tag
 log = logging.getLogger(__name__)
 
 
+def _components(params: dict[str, Any]) -> list[multi.Component]:
+    """The experiment's components with its latent size and, for exp I, its mask width."""
+    width = int(params.get("mask_width", multi.THERMOMETER_WIDTH))
+    return multi.components(params["experiment"], int(params["latent_dim"]), width)
+
+
 def train_component(
     model_events: Table,
     model_objects: Table,
@@ -48,7 +54,7 @@ def train_component(
     holds ``beta`` and ``effective_beta`` (the same number) and both reductions."""
     experiment = params["experiment"]
     variator = variator_of(experiment)
-    comp = next(c for c in multi.components(experiment, int(params["latent_dim"])) if c.name == component)
+    comp = next(c for c in _components(params) if c.name == component)
     layout = multi.ComponentLayout(experiment, comp)
     train_arrays = SplitStream(model_events, model_objects, layout, "train")
     val_arrays = SplitStream(model_events, model_objects, layout, "validation")
@@ -129,11 +135,12 @@ def fit_mask_generator(model_events: pd.DataFrame, params: dict[str, Any]) -> di
 
 
 def _likelihood_sigmas(
-    experiment: str, models: dict[str, dict[str, Any]], validation: tuple[pd.DataFrame, pd.DataFrame], latent_dim: int
+    params: dict[str, Any], models: dict[str, dict[str, Any]], validation: tuple[pd.DataFrame, pd.DataFrame]
 ) -> dict[str, dict[str, list[float]]]:
     """Each component's Gaussian-decoder sigma per continuous output, on its validation arrays."""
+    experiment = params["experiment"]
     sigmas = {}
-    for comp in multi.components(experiment, latent_dim):
+    for comp in _components(params):
         arrays = multi.component_arrays(experiment, comp, *validation)
         if len(next(iter(arrays.values()))) and comp.name in models:
             m = models[comp.name]
@@ -176,7 +183,7 @@ def generate_events(
     fs = FeatureScaler.from_dict(scaler)
     validation = split_tables(model_events, model_objects, "validation")
     sigma = (
-        _likelihood_sigmas(experiment, models, validation, int(params["latent_dim"]))
+        _likelihood_sigmas(params, models, validation)
         if params.get("likelihood_noise")
         else None
     )
