@@ -182,11 +182,7 @@ def generate_events(
     n = int(n_generate)
     fs = FeatureScaler.from_dict(scaler)
     validation = split_tables(model_events, model_objects, "validation")
-    sigma = (
-        _likelihood_sigmas(params, models, validation)
-        if params.get("likelihood_noise")
-        else None
-    )
+    sigma = _likelihood_sigmas(params, models, validation) if params.get("likelihood_noise") else None
     if experiment == "exp1":
         run = multi_model_run(
             experiment,
