@@ -74,3 +74,20 @@ def test_evaluate_selection_and_ier():
     with pytest.raises(ValueError):
         invalid_event_rate(o, 0)
     assert np.issubdtype(sel["n_failing_objects"].dtype, np.integer)
+
+
+def test_cuts_follow_the_type_names_not_the_category_order():
+    """A partitioned Parquet table read by pandas has its categories sorted (b, e+, e-, g, j, ...);
+    the cuts must still be those of each object's own type: a 17 GeV electron passes (15 GeV cut)
+    and a 17 GeV jet fails (20 GeV cut), whatever the codes."""
+    rows = [(0, "e+", 17.0, 0.5), (0, "j", 17.0, 0.5), (1, "g", 21.0, 2.0), (1, "m-", 26.0, 2.6)]
+    in_order = objs(rows)
+    shuffled = in_order.assign(
+        type=in_order["type"].astype(str).astype(pd.CategoricalDtype(sorted(TYPE_DTYPE.categories)))
+    )
+    as_text = in_order.assign(type=in_order["type"].astype(str))
+    for o in (in_order, shuffled, as_text):
+        assert object_passes_cuts(o).tolist() == [True, False, True, True]
+        assert object_is_trigger(o).tolist() == [False, False, False, True]
+    with pytest.raises(ValueError, match="'x'"):
+        object_passes_cuts(in_order.assign(type=["e+", "x", "g", "m-"]))
