@@ -219,3 +219,61 @@ def test_exp2_masks_are_capped_at_19_objects():
     _, obj = generate_exp2(models, masks, 4, seed=1, decode=decode)
     got = obj.groupby(["event_index", "type"], observed=False).size().unstack()[list(SYMBOLS)].to_numpy()
     np.testing.assert_array_equal(got, [[12, 5, 2, 0, 0, 0, 0], [3, 1, 0, 0, 0, 0, 0]])  # last types dropped first
+
+
+def test_exp2_leading_models_learn_and_make_the_first_object_of_their_type():
+    """With leading_models, j_lead learns exactly the leading jet of each event and j the others;
+    in generation each event's first jet and first b-jet come from the leading models, the others
+    from the type's model, and the multiplicities are those of the masks."""
+    from lhc_vae.events.features import FeatureScaler
+    from lhc_vae.events.schema import primary_tables
+    from lhc_vae.models.multi import component_arrays, models_in_use
+
+    events, objects = primary_tables(make_tables(300, seed=5))
+    scaler = FeatureScaler.fit(events, objects)
+    mev, mobj = scaler.transform_events(events), scaler.transform_objects(objects)
+    comps = {c.name: c for c in components("exp2", 8, leading_models=True)}
+    assert set(comps) == {"met", *SYMBOL_SLUG.values(), "j_lead", "b_lead"}
+    assert len(components("exp2", 8)) == 8  # the thesis's one model per type
+    jets = mobj[(mobj["type"] == "j").to_numpy()]
+    lead = component_arrays("exp2", comps["j_lead"], mev, mobj)["features"]
+    rest = component_arrays("exp2", comps["j"], mev, mobj)["features"]
+    cols = ["e", "pt", "eta", "phi"]
+    np.testing.assert_array_equal(lead, jets[jets["position"] == 0][cols].to_numpy(np.float32))
+    np.testing.assert_array_equal(rest, jets[jets["position"] > 0][cols].to_numpy(np.float32))
+    assert len(lead) == (mev["n_j"] > 0).sum() and len(lead) + len(rest) == len(jets)
+
+    def stamp(name, value, used=True):  # a decoder whose objects all carry `value` as their first feature
+        return {"decoder": value, "training": {"component": name, "used": used}}
+
+    slugs = list(SYMBOL_SLUG.values())
+    trained = [stamp("met", -1.0), *(stamp(s, float(k)) for k, s in enumerate(slugs))]
+    models = models_in_use((*trained, stamp("j_lead", 100.0), stamp("b_lead", 101.0)))
+
+    def decode(model, z):
+        return {"met": z[:, :2]} if model == -1.0 else {"features": np.full((len(z), 4), model, np.float32)}
+
+    masks = np.array([[4, 2, 0, 0, 0, 0, 0], [1, 0, 1, 0, 0, 0, 0], [0, 3, 0, 0, 0, 0, 1], [0, 0, 0, 0, 0, 0, 0]])
+    _, obj = generate_exp2(models, masks, 4, seed=2, decode=decode)
+    source = obj.groupby(["event_index", "e"]).size().to_dict()
+    assert source == {(0, 0.0): 3, (0, 100.0): 1, (0, 1.0): 1, (0, 101.0): 1, (1, 100.0): 1, (1, 2.0): 1,
+                      (2, 101.0): 1, (2, 1.0): 2, (2, 6.0): 1}  # fmt: skip
+    # a leading model left unused by the parameters is not used in generation
+    in_use = models_in_use((*trained, stamp("j_lead", 100.0, used=False), stamp("b_lead", 101.0)))
+    assert "j_lead" not in in_use and "b_lead" in in_use
+    _, obj = generate_exp2(in_use, masks, 4, seed=2, decode=decode)
+    assert obj.groupby(["event_index", "e"]).size().to_dict()[(0, 0.0)] == 4
+
+
+def test_exp2_without_leading_models_leaves_their_nodes_untrained():
+    """exp2.leading_models false (the thesis's exp II): the j_lead node of the static DAG trains
+    nothing and is left out of generation; j is trained on every jet."""
+    from lhc_vae.models.multi import models_in_use
+    from lhc_vae.pipelines.multi.nodes import _components, train_component
+
+    params = {"experiment": "exp2", "latent_dim": 8, "leading_models": False}
+    out = train_component(None, None, 0.0, 0.5, 1, "ttbar", params, component="j_lead")
+    assert out["training"]["used"] is False and out["training"]["optimizer_steps"] == 0
+    assert models_in_use((out,)) == {}
+    assert {c.name: c.rank for c in _components(params)}["j"] == "all"
+    assert {c.name: c.rank for c in _components({**params, "leading_models": True})}["j"] == "others"

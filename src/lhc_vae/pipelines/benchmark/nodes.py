@@ -38,6 +38,7 @@ from lhc_vae.events.split import split_tables
 from lhc_vae.mc.simulation import simulate_block
 from lhc_vae.models.experiments import EXPERIMENTS
 from lhc_vae.models.generation import START_POINTS, multi_model_run, single_model_run, timed
+from lhc_vae.models.multi import models_in_use
 from lhc_vae.tags import run_tag
 
 log = logging.getLogger(__name__)
@@ -193,7 +194,7 @@ def multi_model(
     mask_generator: dict[str, Any] | None, training: dict[str, Any], *components: dict[str, Any]
 ) -> dict[str, Any]:
     """A multi-model run's trained components (and exp II's mask generator), for timing."""
-    return _spec(training, ({c["training"]["component"]: c for c in components}, mask_generator))
+    return _spec(training, (models_in_use(components), mask_generator))
 
 
 def _model_run(

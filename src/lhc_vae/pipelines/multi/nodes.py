@@ -30,9 +30,11 @@ log = logging.getLogger(__name__)
 
 
 def _components(params: dict[str, Any]) -> list[multi.Component]:
-    """The experiment's components with its latent size and, for exp I, its mask width."""
+    """The experiment's components with its latent size, exp I's mask width and whether exp II has
+    models of the leading objects."""
     width = int(params.get("mask_width", multi.THERMOMETER_WIDTH))
-    return multi.components(params["experiment"], int(params["latent_dim"]), width)
+    leading = bool(params.get("leading_models", False))
+    return multi.components(params["experiment"], int(params["latent_dim"]), width, leading)
 
 
 def train_component(
@@ -54,7 +56,30 @@ def train_component(
     holds ``beta`` and ``effective_beta`` (the same number) and both reductions."""
     experiment = params["experiment"]
     variator = variator_of(experiment)
-    comp = next(c for c in _components(params) if c.name == component)
+    comp = next((c for c in _components(params) if c.name == component), None)
+    if comp is None:  # a leading model with exp2.leading_models false: a node of the static DAG, not trained
+        spare = next(
+            c
+            for c in multi.components(experiment, int(params["latent_dim"]), leading_models=True)
+            if c.name == component
+        )
+        encoder, decoder = spare.encoder(), spare.decoder()
+        note = f"not used: {experiment}.leading_models is false"
+        return {
+            "encoder": encoder,
+            "decoder": decoder,
+            "training": {
+                "experiment": experiment,
+                "component": component,
+                "variator": variator,
+                "used": False,
+                "stopped_by": note,
+                "n_train": 0,
+                "training_seconds": 0.0,
+                "optimizer_steps": 0,
+                "history": {},
+            },
+        }
     layout = multi.ComponentLayout(experiment, comp)
     train_arrays = SplitStream(model_events, model_objects, layout, "train")
     val_arrays = SplitStream(model_events, model_objects, layout, "validation")
@@ -102,8 +127,13 @@ def train_component(
 def summarise_training(*trained: dict[str, Any]) -> tuple[dict[str, Any], plt.Figure]:
     """All components' training records in one JSON, and their loss curves in one figure."""
     records = {t["training"]["component"]: t["training"] for t in trained}
-    fig, axes = plt.subplots(2, 4, figsize=(16, 7), squeeze=False)
-    for ax, (name, rec) in zip(axes.flat, records.items(), strict=False):
+    used = {name: rec for name, rec in records.items() if rec.get("used", True)}
+    ncols = 4 if len(used) <= 8 else 5
+    nrows = -(-len(used) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 3.5 * nrows), squeeze=False)
+    for ax in axes.flat[len(used) :]:
+        ax.set_visible(False)
+    for ax, (name, rec) in zip(axes.flat, used.items(), strict=False):
         for key in ("loss", "val_loss"):
             values = rec["history"].get(key)
             if values:
@@ -178,7 +208,7 @@ def generate_events(
             f"latent_prior={latent_prior} is not "
             f"supported here (use auto)"
         )
-    models = {t["training"]["component"]: t for t in trained}
+    models = multi.models_in_use(trained)
     n = int(n_generate)
     fs = FeatureScaler.from_dict(scaler)
     validation = split_tables(model_events, model_objects, "validation")

@@ -13,6 +13,7 @@ from kedro.pipeline import Node, Pipeline
 
 from lhc_vae.events.schema import SYMBOL_SLUG, SYMBOLS
 from lhc_vae.models.experiments import variator_of
+from lhc_vae.models.multi import components
 from lhc_vae.pipelines.multi.nodes import (
     fit_mask_generator,
     generate_events,
@@ -25,8 +26,11 @@ from lhc_vae.tags import run_tag
 
 
 def component_names(experiment: str) -> list[str]:
-    """The event (exp I) or MET (exp II) model, then one model per object type."""
-    return ["event" if experiment == "exp1" else "met", *(SYMBOL_SLUG[s] for s in SYMBOLS)]
+    """The event (exp I) or MET (exp II) model, one model per object type, and exp II's models of
+    the leading jet and b-jet (trained with ``exp2.leading_models``; :mod:`lhc_vae.models.multi`)."""
+    if experiment == "exp1":
+        return ["event", *(SYMBOL_SLUG[s] for s in SYMBOLS)]
+    return [c.name for c in components(experiment, 1, leading_models=True)]
 
 
 def _train(experiment: str, alpha_input: str, beta_input: str) -> Pipeline:
