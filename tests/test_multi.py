@@ -277,3 +277,33 @@ def test_exp2_without_leading_models_leaves_their_nodes_untrained():
     assert models_in_use((out,)) == {}
     assert {c.name: c.rank for c in _components(params)}["j"] == "all"
     assert {c.name: c.rank for c in _components({**params, "leading_models": True})}["j"] == "others"
+
+
+def test_independent_draws_give_the_design_floor_of_exp2():
+    """Every event has a 100 GeV jet and a 30 GeV jet (all valid, IER 0). Drawn independently per
+    type, an event gets two soft jets with probability 1/4 and fails the trigger (no jet above
+    60 GeV): IER 25 %. With the leading jet drawn from the leading jets, none fails."""
+    from lhc_vae.events.schema import TYPE_DTYPE
+    from lhc_vae.events.selection import invalid_event_rate
+    from lhc_vae.models.multi import independent_objects
+
+    n = 4000
+    objects = pd.DataFrame(
+        {
+            "event_index": np.repeat(np.arange(n), 2),
+            "type": pd.Categorical(["j"] * (2 * n), dtype=TYPE_DTYPE),
+            "position": np.tile([0, 1], n),
+            "e": np.tile([150.0, 40.0], n),
+            "pt": np.tile([100.0, 30.0], n),
+            "eta": 0.5,
+            "phi": np.linspace(-3, 3, 2 * n),
+        }
+    )
+    assert invalid_event_rate(objects, n) == 0.0
+    drawn = independent_objects(objects, seed=3)
+    assert invalid_event_rate(drawn, n) == pytest.approx(25.0, abs=2.0)  # binomial sd 0.7 %
+    # a permutation within the type: the same jets, the same multiplicities, energies follow their pT
+    np.testing.assert_array_equal(np.sort(drawn["pt"]), np.sort(objects["pt"]))
+    np.testing.assert_array_equal(drawn["event_index"], objects["event_index"])
+    assert ((drawn["pt"] == 100.0) == (drawn["e"] == 150.0)).all()
+    assert invalid_event_rate(independent_objects(objects, seed=3, leading_types=("j",)), n) == 0.0

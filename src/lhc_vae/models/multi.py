@@ -201,6 +201,23 @@ def models_in_use(trained: tuple[dict, ...]) -> dict[str, dict]:
     return {t["training"]["component"]: t for t in trained if t["training"].get("used", True)}
 
 
+def independent_objects(objects: pd.DataFrame, seed: int, leading_types: tuple[str, ...] = ()) -> pd.DataFrame:
+    """``objects`` with every object's four features taken from a random object of its type (for
+    ``leading_types``, of its type and the same rank: leading or not), every event keeping its
+    multiplicities: the events of a *perfect* experiment II, whose objects are drawn independently
+    per type (thesis §7.5.3). Their invalid event rate is the floor of that design."""
+    rng = np.random.default_rng(seed)
+    features = objects[list(OBJECT_FEATURES)].to_numpy(copy=True)
+    types = objects["type"].astype(str).to_numpy()
+    leading = objects["position"].to_numpy() == 0
+    for s in SYMBOLS:
+        of_type = types == s
+        for group in (of_type & leading, of_type & ~leading) if s in leading_types else (of_type,):
+            rows = np.flatnonzero(group)
+            features[rows] = features[rng.permutation(rows)]
+    return objects.assign(**{f: features[:, k] for k, f in enumerate(OBJECT_FEATURES)})
+
+
 def _objects_table(event_index: np.ndarray, symbol: str, features: np.ndarray) -> pd.DataFrame:
     frame = pd.DataFrame(
         {

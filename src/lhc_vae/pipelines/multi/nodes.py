@@ -14,11 +14,17 @@ import pandas as pd
 from lhc_vae.events.chunks import Table
 from lhc_vae.events.features import FeatureScaler
 from lhc_vae.events.schema import COUNT_COLUMNS, SYMBOLS
-from lhc_vae.events.split import split_tables
+from lhc_vae.events.split import split_tables, take_events
 from lhc_vae.io import Chunk
 from lhc_vae.models import multi
 from lhc_vae.models.experiments import variator_of
-from lhc_vae.models.generation import START_POINTS, generate_in_pieces, multi_model_run
+from lhc_vae.models.generation import (
+    START_POINTS,
+    generate_in_pieces,
+    generated_tables,
+    multi_model_run,
+    standardised_to_physical,
+)
 from lhc_vae.models.losses import continuous_outputs, loss_record
 from lhc_vae.models.mask_generator import TwoLevelMaskGenerator
 from lhc_vae.models.priors import TRUTH_PERTURBATION_NOTE
@@ -234,11 +240,18 @@ def generate_events(
             latent_dim=int(params["latent_dim"]),
             sigma=sigma,
         )
+    design = {}
+    if experiment == "exp2":
+        leading = multi.LEADING_TYPES if params.get("leading_models") else ()
+        design["ier_independent_truth_percent"] = _independent_draw_ier(
+            model_events, model_objects, fs, process, int(seed), leading
+        )
     yield from generate_in_pieces(
         run,
         n,
         int(seed),
         generation,
+        **design,
         experiment=experiment,
         variator=variator,
         latent_prior=thesis_prior,
@@ -248,6 +261,27 @@ def generate_events(
         if experiment == "exp1"
         else "generated from noise with masks from the two-level statistical generator",
     )
+
+
+def _independent_draw_ier(
+    model_events: pd.DataFrame,
+    model_objects: pd.DataFrame,
+    scaler: FeatureScaler,
+    process: str,
+    seed: int,
+    leading_types: tuple[str, ...],
+) -> float:
+    """The invalid event rate (thesis eq. 6.6) of the training split with every object's features
+    drawn from another object of its type (:func:`lhc_vae.models.multi.independent_objects`): the
+    floor of experiment II's design, that of per-type models that learnt their distributions exactly."""
+    rows = np.flatnonzero((model_events["split"] == "train").to_numpy())
+    events, objects = take_events(model_events, model_objects, rows)
+    tables, _ = standardised_to_physical(
+        events, multi.independent_objects(objects, seed, leading_types), scaler, process, seed
+    )
+    rate = generated_tables(tables)[2]["invalid_event_rate_percent"]
+    log.info("exp2: invalid event rate of independent per-type draws from the training truth %.2f %%", rate)
+    return rate
 
 
 def _mask_keys(events: pd.DataFrame) -> pd.Series:
