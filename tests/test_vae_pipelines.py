@@ -244,12 +244,20 @@ def check_exp2_run(project) -> None:
     models = project / "data" / "06_models" / "pythia" / "ttbar" / "exp2" / "beta_0p2"
     gen = json.loads((models / "mask_generator.json").read_text())
     assert gen["level_one_mass"] >= 0.85 and gen["symbols"] == list(SYMBOLS)
-    assert sorted(p.name for p in (models / "components").iterdir()) == sorted(["met", *SYMBOL_SLUG.values()])
+    names = ["met", *SYMBOL_SLUG.values(), "j_lead", "b_lead"]  # exp2.leading_models: true
+    assert sorted(p.name for p in (models / "components").iterdir()) == sorted(names)
     # beta in the loss is the thesis's beta (summed reconstruction, issue #11): recorded per component
     training = json.loads((models / "training.json").read_text())
     for record in training["components"].values():
         assert record["beta"] == record["effective_beta"] == 0.2
         assert record["reconstruction_loss"] == "sum over features per event, mean over events"
+    # the leading models learn one jet (b-jet) per training event that has one, j and b the others
+    truth = pd.read_parquet(project / "data" / "03_primary" / "pythia" / "ttbar" / "events.parquet")
+    train = truth[truth["split"] == "train"]
+    rows = {name: rec["n_train"] for name, rec in training["components"].items()}
+    for slug in ("j", "b"):
+        assert rows[f"{slug}_lead"] == (train[f"n_{slug}"] > 0).sum()
+        assert rows[slug] == train[f"n_{slug}"].sum() - rows[f"{slug}_lead"]
     out = project / "data" / "07_model_output" / "pythia" / "ttbar" / "exp2" / "beta_0p2" / "prior_auto"
     stats_ = json.loads((out / "generation_stats.json").read_text())
     assert stats_["from_noise"] and stats_["n_generated"] == 4000 and stats_["n_chunks"] == 3  # chunks of 1 500
@@ -260,7 +268,6 @@ def check_exp2_run(project) -> None:
     events = pd.read_parquet(out / "events.parquet")
     np.testing.assert_array_equal(events["event_index"], np.arange(4000))
     np.testing.assert_array_equal(parsed.tables.events["event_id"], np.arange(4000))
-    truth = pd.read_parquet(project / "data" / "03_primary" / "pythia" / "ttbar" / "events.parquet")
     assert events["n_j"].mean() == pytest.approx(truth.loc[truth["split"] == "train", "n_j"].mean(), rel=0.05)
 
     # the benchmark times the MC chain and the run's trained models (its catalog datasets); the report shows it
