@@ -187,7 +187,7 @@ def test_exp1_components_take_their_mask_width():
     (the thesis's width 4 keeps only the first four of each event)."""
     from lhc_vae.events.features import FeatureScaler
     from lhc_vae.events.schema import primary_tables
-    from lhc_vae.models.multi import component_arrays
+    from lhc_vae.models.multi import component_arrays, mask_width_of
 
     events, objects = primary_tables(make_tables(400, seed=3))
     scaler = FeatureScaler.fit(events, objects)
@@ -202,7 +202,12 @@ def test_exp1_components_take_their_mask_width():
         assert len(jet["features"]) == jets and jet["position"].shape == (jets, width)
         # the position mask of a jet counts its rank: 1 entry for the leading jet, 6 for the sixth
         ranks = thermometer_counts(jet["position"], 0.5, width)[:, 0]
-        assert ranks.max() == min(n_jets.max(), width) and (ranks >= 1).all()
+        positions = mobj.loc[(mobj["type"] == "j").to_numpy(), "position"].to_numpy()
+        np.testing.assert_array_equal(ranks, positions[positions < width] + 1)
+        assert ranks.max() == min(n_jets.max(), width)
+        # trained models carry their width: generation reads it back from the event decoder
+        models = {c.name: {"decoder": c.decoder()} for c in comps.values() if c.name == "event"}
+        assert mask_width_of(models) == width
     with pytest.raises(ValueError, match="mask_width"):
         components("exp1", 8, 20)
 
@@ -269,13 +274,23 @@ def test_exp2_without_leading_models_leaves_their_nodes_untrained():
     """exp2.leading_models false (the thesis's exp II): the j_lead node of the static DAG trains
     nothing and is left out of generation; j is trained on every jet."""
     from lhc_vae.models.multi import models_in_use
-    from lhc_vae.pipelines.multi.nodes import _components, train_component
+    from lhc_vae.pipelines.multi.nodes import _components, summarise_training, train_component
 
     params = {"experiment": "exp2", "latent_dim": 8, "leading_models": False}
     out = train_component(None, None, 0.0, 0.5, 1, "ttbar", params, component="j_lead")
     assert out["training"]["used"] is False and out["training"]["optimizer_steps"] == 0
     assert models_in_use((out,)) == {}
+    met = {"component": "met", "experiment": "exp2", "variator": "beta", "alpha": None, "beta": 0.5}
+    met |= {"n_train": 10, "training_seconds": 2.0, "optimizer_steps": 3, "history": {"loss": [1.0]}}
+    summary, _ = summarise_training(out, {"training": met})  # the unused record first
+    assert summary["beta"] == 0.5 and summary["optimizer_steps"] == 3 and not summary["components"]["j_lead"]["used"]
     assert {c.name: c.rank for c in _components(params)}["j"] == "all"
+    # generation builds the components as the models were trained, whatever the parameters say
+    from lhc_vae.models.multi import components_of
+
+    trained = {name: {} for name in ("met", *SYMBOL_SLUG.values())}
+    assert {c.name: c.rank for c in components_of("exp2", trained, 8)}["j"] == "all"
+    assert {c.name: c.rank for c in components_of("exp2", {**trained, "j_lead": {}, "b_lead": {}}, 8)}["j"] == "others"
     assert {c.name: c.rank for c in _components({**params, "leading_models": True})}["j"] == "others"
 
 
@@ -290,20 +305,22 @@ def test_independent_draws_give_the_design_floor_of_exp2():
     n = 4000
     objects = pd.DataFrame(
         {
-            "event_index": np.repeat(np.arange(n), 2),
-            "type": pd.Categorical(["j"] * (2 * n), dtype=TYPE_DTYPE),
-            "position": np.tile([0, 1], n),
-            "e": np.tile([150.0, 40.0], n),
-            "pt": np.tile([100.0, 30.0], n),
+            "event_index": np.repeat(np.arange(n), 3),
+            "type": pd.Categorical(["j", "j", "m-"] * n, dtype=TYPE_DTYPE),
+            "position": np.tile([0, 1, 0], n),
+            "e": np.tile([150.0, 40.0, 18.0], n),
+            "pt": np.tile([100.0, 30.0, 17.0], n),  # a soft muon: valid, never a trigger
             "eta": 0.5,
-            "phi": np.linspace(-3, 3, 2 * n),
+            "phi": np.linspace(-3, 3, 3 * n),
         }
     )
     assert invalid_event_rate(objects, n) == 0.0
     drawn = independent_objects(objects, seed=3)
     assert invalid_event_rate(drawn, n) == pytest.approx(25.0, abs=2.0)  # binomial sd 0.7 %
-    # a permutation within the type: the same jets, the same multiplicities, energies follow their pT
-    np.testing.assert_array_equal(np.sort(drawn["pt"]), np.sort(objects["pt"]))
+    # a permutation within each type: the same jets and muons, the same multiplicities, energies follow their pT
+    muon = (objects["type"] == "m-").to_numpy()
+    assert (drawn.loc[muon, "pt"] == 17.0).all() and np.isin(drawn.loc[~muon, "pt"], [100.0, 30.0]).all()
+    assert (drawn.loc[~muon, "pt"] == 100.0).sum() == n
     np.testing.assert_array_equal(drawn["event_index"], objects["event_index"])
     assert ((drawn["pt"] == 100.0) == (drawn["e"] == 150.0)).all()
     assert invalid_event_rate(independent_objects(objects, seed=3, leading_types=("j",)), n) == 0.0

@@ -86,6 +86,7 @@ GENERATION_METRICS = (
     "invalid_event_rate_percent",
     "invalid_event_rate_raw_percent",
     "mean_objects_per_event",
+    "ier_independent_truth_percent",
 )
 #: Columns of the report's metrics table logged per run (thesis eq. 6.5-6.7 and issue #11).
 REPORT_METRICS = (
@@ -395,6 +396,8 @@ class RunTracking(MlflowHook):
             self._log_file(lambda: self.run_id, dataset_name, "report")
             self._log_file(lambda: self.run_id, f"{namespace + '.' if namespace else ''}report_figures", "report")
             return
+        if kind.startswith("component_") and not data.get("training", {}).get("used", True):
+            return  # a component the parameters left unused (exp II's leading models when off): untrained
         if namespace and (kind.startswith("component_") or kind in ARTIFACTS):
             self._log_artifact(namespace, dataset_name, ARTIFACTS.get(kind, "model"))
 

@@ -67,11 +67,11 @@ TRIGGER_CUTS: dict[str, Cut] = {
 def _apply(cuts: dict[str, Cut], objects: pd.DataFrame) -> np.ndarray:
     # codes in Table 3.1 order whatever the categories' order (a partitioned Parquet read by pandas
     # sorts them: b, e+, e-, ...); a type that is not a symbol is an error, not a silent failure
-    types = objects["type"].astype(TYPE_DTYPE)
-    if types.isna().any() and not objects["type"].isna().any():
-        unknown = sorted(set(objects["type"].astype(str)) - set(SYMBOLS))
+    known = objects["type"].isin(SYMBOLS).to_numpy()
+    if not known.all():
+        unknown = sorted(set(objects["type"][~known].astype(str)))
         raise ValueError(f"object types {unknown} are not Dark Machines symbols {list(SYMBOLS)}")
-    codes = types.cat.codes.to_numpy()
+    codes = objects["type"].astype(TYPE_DTYPE).cat.codes.to_numpy()
     pt = objects["pt"].to_numpy()
     abs_eta = np.abs(objects["eta"].to_numpy())
     ok = np.zeros(len(objects), dtype=bool)

@@ -7,7 +7,7 @@ Experiment I (alpha-VAEs, generation from held-out truth plus noise, §7.4.2):
     mask and its four features.
   The width is a parameter (``exp1.mask_width``): with the thesis's 4, no event can have a fifth jet,
   while 34 % of our ttbar events have five or more (issue #12). Trained models carry their width in
-  their input shapes, so generation reads it from the event encoder.
+  their shapes, so generation reads it from the event decoder (:func:`mask_width_of`).
 Experiment II (beta-VAEs, generation from noise, §7.5.3):
   * ``met`` model on the MET pair; one model per type on the four features alone;
   * masks from the two-level statistical generator (:mod:`lhc_vae.models.mask_generator`).
@@ -15,8 +15,8 @@ Experiment II (beta-VAEs, generation from noise, §7.5.3):
     leading b-jet of an event have models of their own (``j_lead``, ``b_lead``) and ``j``/``b`` learn
     the other jets. The thesis's objects are independent draws of their type, so the hardest jet of an
     event is as soft as any: even features drawn from the true per-type distributions fail the
-    trigger in 4.5 % of our ttbar events (the thesis's exp II reads 4.55 %), 2.1 % with the leading
-    jet and b-jet drawn apart (issue #12).
+    trigger in about 4.5 % of our ttbar events (the thesis's exp II reads 4.55 %), about 2 % with the
+    leading jet and b-jet drawn apart (:func:`independent_objects`; issue #12).
 
 Generation is batched: all events at once, then all objects of a type in one encoder/decoder call.
 """
@@ -205,7 +205,8 @@ def independent_objects(objects: pd.DataFrame, seed: int, leading_types: tuple[s
     """``objects`` with every object's four features taken from a random object of its type (for
     ``leading_types``, of its type and the same rank: leading or not), every event keeping its
     multiplicities: the events of a *perfect* experiment II, whose objects are drawn independently
-    per type (thesis §7.5.3). Their invalid event rate is the floor of that design."""
+    per type (thesis §7.5.3). Their invalid event rate is that of a perfect model of the design (a
+    biased model may read lower or higher)."""
     rng = np.random.default_rng(seed)
     features = objects[list(OBJECT_FEATURES)].to_numpy(copy=True)
     types = objects["type"].astype(str).to_numpy()
@@ -234,6 +235,15 @@ def mask_width_of(models: dict[str, dict]) -> int:
     """The thermometer width per type that experiment I's models were trained with, read from the
     event decoder's mask output (``len(SYMBOLS)`` blocks)."""
     return int(models["event"]["decoder"].output["mask"].shape[-1]) // len(SYMBOLS)
+
+
+def components_of(experiment: str, models: dict[str, dict], latent_dim: int) -> list[Component]:
+    """The components that trained ``models`` (:func:`models_in_use`) were built as: exp I's mask
+    width read from the event decoder, exp II's leading models present or not; whatever the
+    parameters of the run that generates with them say."""
+    if experiment == "exp1":
+        return components(experiment, latent_dim, mask_width=mask_width_of(models))
+    return components(experiment, latent_dim, leading_models=any(name.endswith(LEADING_SUFFIX) for name in models))
 
 
 def generate_exp1(

@@ -149,7 +149,7 @@ def summarise_training(*trained: dict[str, Any]) -> tuple[dict[str, Any], plt.Fi
         ax.set_yscale("log")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    first = next(iter(records.values()))
+    first = next(iter(used.values()))
     summary = {
         "experiment": first["experiment"],
         "variator": first["variator"],
@@ -173,10 +173,11 @@ def fit_mask_generator(model_events: pd.DataFrame, params: dict[str, Any]) -> di
 def _likelihood_sigmas(
     params: dict[str, Any], models: dict[str, dict[str, Any]], validation: tuple[pd.DataFrame, pd.DataFrame]
 ) -> dict[str, dict[str, list[float]]]:
-    """Each component's Gaussian-decoder sigma per continuous output, on its validation arrays."""
+    """Each component's Gaussian-decoder sigma per continuous output, on its validation arrays (the
+    components as the models were trained: :func:`lhc_vae.models.multi.components_of`)."""
     experiment = params["experiment"]
     sigmas = {}
-    for comp in _components(params):
+    for comp in multi.components_of(experiment, models, int(params["latent_dim"])):
         arrays = multi.component_arrays(experiment, comp, *validation)
         if len(next(iter(arrays.values()))) and comp.name in models:
             m = models[comp.name]
@@ -242,7 +243,9 @@ def generate_events(
         )
     design = {}
     if experiment == "exp2":
-        leading = multi.LEADING_TYPES if params.get("leading_models") else ()
+        leading = (
+            multi.LEADING_TYPES if any(c.rank == "leading" for c in multi.components_of(experiment, models, 1)) else ()
+        )
         design["ier_independent_truth_percent"] = _independent_draw_ier(
             model_events, model_objects, fs, process, int(seed), leading
         )
@@ -272,8 +275,9 @@ def _independent_draw_ier(
     leading_types: tuple[str, ...],
 ) -> float:
     """The invalid event rate (thesis eq. 6.6) of the training split with every object's features
-    drawn from another object of its type (:func:`lhc_vae.models.multi.independent_objects`): the
-    floor of experiment II's design, that of per-type models that learnt their distributions exactly."""
+    drawn from another object of its type (:func:`lhc_vae.models.multi.independent_objects`): that
+    of a perfect model of experiment II's design, whose per-type models learnt their distributions
+    exactly."""
     rows = np.flatnonzero((model_events["split"] == "train").to_numpy())
     events, objects = take_events(model_events, model_objects, rows)
     tables, _ = standardised_to_physical(
