@@ -13,7 +13,7 @@ import pandas as pd
 
 from lhc_vae.events.chunks import Table
 from lhc_vae.events.features import FeatureScaler
-from lhc_vae.events.schema import COUNT_COLUMNS, SYMBOLS
+from lhc_vae.events.schema import COUNT_COLUMNS, OBJECT_FEATURES, SYMBOLS
 from lhc_vae.events.split import split_tables, take_events
 from lhc_vae.io import Chunk
 from lhc_vae.models import multi
@@ -25,6 +25,7 @@ from lhc_vae.models.generation import (
     multi_model_run,
     standardised_to_physical,
 )
+from lhc_vae.models.layouts import MET_FEATURES
 from lhc_vae.models.losses import continuous_outputs, loss_record
 from lhc_vae.models.mask_generator import TwoLevelMaskGenerator
 from lhc_vae.models.priors import TRUTH_PERTURBATION_NOTE
@@ -280,9 +281,9 @@ def _independent_draw_ier(
     exactly."""
     rows = np.flatnonzero((model_events["split"] == "train").to_numpy())
     events, objects = take_events(model_events, model_objects, rows)
-    tables, _ = standardised_to_physical(
-        events, multi.independent_objects(objects, seed, leading_types), scaler, process, seed
-    )
+    # the columns of generated tables (multi.generate_exp2), in which the selection is computed afresh
+    drawn = multi.independent_objects(objects, seed, leading_types)[["event_index", "type", *OBJECT_FEATURES]]
+    tables, _ = standardised_to_physical(events[list(MET_FEATURES)], drawn, scaler, process, seed)
     rate = generated_tables(tables)[2]["invalid_event_rate_percent"]
     log.info("exp2: invalid event rate of independent per-type draws from the training truth %.2f %%", rate)
     return rate
