@@ -64,42 +64,26 @@ def train_component(
     experiment = params["experiment"]
     variator = variator_of(experiment)
     comp = next((c for c in _components(params) if c.name == component), None)
-    if comp is None:  # a leading model with exp2.leading_models false: a node of the static DAG, not trained
-        spare = next(
-            c
-            for c in multi.components(experiment, int(params["latent_dim"]), leading_models=True)
-            if c.name == component
-        )
-        encoder, decoder = spare.encoder(), spare.decoder()
-        note = f"not used: {experiment}.leading_models is false"
-        return {
-            "encoder": encoder,
-            "decoder": decoder,
-            "training": {
-                "experiment": experiment,
-                "component": component,
-                "variator": variator,
-                "used": False,
-                "stopped_by": note,
-                "n_train": 0,
-                "training_seconds": 0.0,
-                "optimizer_steps": 0,
-                "history": {},
-            },
-        }
-    layout = multi.ComponentLayout(experiment, comp)
-    train_arrays = SplitStream(model_events, model_objects, layout, "train")
-    val_arrays = SplitStream(model_events, model_objects, layout, "validation")
-    n_train = train_arrays.n_events
+    used = comp is not None
+    if not used:  # a leading model with exp2.leading_models false: a node of the static DAG, not trained
+        everything = multi.components(experiment, int(params["latent_dim"]), leading_models=True)
+        comp = next(c for c in everything if c.name == component)
     import keras
 
     keras.utils.set_random_seed(int(seed))
     encoder, decoder = comp.encoder(), comp.decoder()
+    n_train = 0
+    if used:
+        layout = multi.ComponentLayout(experiment, comp)
+        train_arrays = SplitStream(model_events, model_objects, layout, "train")
+        val_arrays = SplitStream(model_events, model_objects, layout, "validation")
+        n_train = train_arrays.n_events
     if n_train == 0:
-        log.warning("%s/%s: no training objects; the component keeps its initial weights", experiment, component)
+        if used:
+            log.warning("%s/%s: no training objects; the component keeps its initial weights", experiment, component)
         history: dict[str, list[float]] = {}
         control: dict[str, Any] = {
-            "stopped_by": "no training rows",
+            "stopped_by": "no training rows" if used else f"not used: {experiment}.leading_models is false",
             "epochs": 0,
             "optimizer_steps": 0,
             "training_seconds": 0.0,
@@ -116,6 +100,7 @@ def train_component(
         "training": {
             "experiment": experiment,
             "component": component,
+            "used": used,
             "variator": variator,
             "alpha": float(alpha) if variator == "alpha" else None,
             # beta, effective_beta (= beta: no separate reconstruction weight) and the reductions
