@@ -286,11 +286,12 @@ def test_exp2_without_leading_models_leaves_their_nodes_untrained():
     assert summary["beta"] == 0.5 and summary["optimizer_steps"] == 3 and not summary["components"]["j_lead"]["used"]
     assert {c.name: c.rank for c in _components(params)}["j"] == "all"
     # generation builds the components as the models were trained, whatever the parameters say
-    from lhc_vae.models.multi import components_of
+    from lhc_vae.models.multi import components_of, leading_types_of
 
     trained = {name: {} for name in ("met", *SYMBOL_SLUG.values())}
     assert {c.name: c.rank for c in components_of("exp2", trained, 8)}["j"] == "all"
     assert {c.name: c.rank for c in components_of("exp2", {**trained, "j_lead": {}, "b_lead": {}}, 8)}["j"] == "others"
+    assert leading_types_of({**trained, "b_lead": {}}) == ("b",) and leading_types_of(trained) == ()
     assert {c.name: c.rank for c in _components({**params, "leading_models": True})}["j"] == "others"
 
 

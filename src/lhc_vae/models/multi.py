@@ -243,7 +243,12 @@ def components_of(experiment: str, models: dict[str, dict], latent_dim: int) -> 
     parameters of the run that generates with them say."""
     if experiment == "exp1":
         return components(experiment, latent_dim, mask_width=mask_width_of(models))
-    return components(experiment, latent_dim, leading_models=any(name.endswith(LEADING_SUFFIX) for name in models))
+    return components(experiment, latent_dim, leading_models=bool(leading_types_of(models)))
+
+
+def leading_types_of(models: dict[str, dict]) -> tuple[str, ...]:
+    """The types of :data:`LEADING_TYPES` whose leading objects have a model among ``models``."""
+    return tuple(s for s in LEADING_TYPES if SYMBOL_SLUG[s] + LEADING_SUFFIX in models)
 
 
 def generate_exp1(

@@ -13,7 +13,8 @@ import pandas as pd
 
 from lhc_vae.events.chunks import Table
 from lhc_vae.events.features import FeatureScaler
-from lhc_vae.events.schema import COUNT_COLUMNS, OBJECT_FEATURES, SYMBOLS
+from lhc_vae.events.schema import COUNT_COLUMNS, SYMBOLS
+from lhc_vae.events.selection import invalid_event_rate
 from lhc_vae.events.split import split_tables, take_events
 from lhc_vae.io import Chunk
 from lhc_vae.models import multi
@@ -21,11 +22,9 @@ from lhc_vae.models.experiments import variator_of
 from lhc_vae.models.generation import (
     START_POINTS,
     generate_in_pieces,
-    generated_tables,
     multi_model_run,
     standardised_to_physical,
 )
-from lhc_vae.models.layouts import MET_FEATURES
 from lhc_vae.models.losses import continuous_outputs, loss_record
 from lhc_vae.models.mask_generator import TwoLevelMaskGenerator
 from lhc_vae.models.priors import TRUTH_PERTURBATION_NOTE
@@ -229,11 +228,8 @@ def generate_events(
         )
     design = {}
     if experiment == "exp2":
-        leading = (
-            multi.LEADING_TYPES if any(c.rank == "leading" for c in multi.components_of(experiment, models, 1)) else ()
-        )
         design["ier_independent_truth_percent"] = _independent_draw_ier(
-            model_events, model_objects, fs, process, int(seed), leading
+            model_events, model_objects, fs, process, int(seed), multi.leading_types_of(models)
         )
     yield from generate_in_pieces(
         run,
@@ -266,10 +262,9 @@ def _independent_draw_ier(
     exactly."""
     rows = np.flatnonzero((model_events["split"] == "train").to_numpy())
     events, objects = take_events(model_events, model_objects, rows)
-    # the columns of generated tables (multi.generate_exp2), in which the selection is computed afresh
-    drawn = multi.independent_objects(objects, seed, leading_types)[["event_index", "type", *OBJECT_FEATURES]]
-    tables, _ = standardised_to_physical(events[list(MET_FEATURES)], drawn, scaler, process, seed)
-    rate = generated_tables(tables)[2]["invalid_event_rate_percent"]
+    drawn = multi.independent_objects(objects, seed, leading_types)
+    tables, _ = standardised_to_physical(events, drawn, scaler, process, seed)
+    rate = invalid_event_rate(tables.objects, tables.n_events)
     log.info("exp2: invalid event rate of independent per-type draws from the training truth %.2f %%", rate)
     return rate
 

@@ -11,7 +11,6 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
 
-from lhc_vae.events.schema import SYMBOL_SLUG, SYMBOLS
 from lhc_vae.models.experiments import variator_of
 from lhc_vae.models.multi import components
 from lhc_vae.pipelines.multi.nodes import (
@@ -28,8 +27,6 @@ from lhc_vae.tags import run_tag
 def component_names(experiment: str) -> list[str]:
     """The event (exp I) or MET (exp II) model, one model per object type, and exp II's models of
     the leading jet and b-jet (trained with ``exp2.leading_models``; :mod:`lhc_vae.models.multi`)."""
-    if experiment == "exp1":
-        return ["event", *(SYMBOL_SLUG[s] for s in SYMBOLS)]
     return [c.name for c in components(experiment, 1, leading_models=True)]
 
 
