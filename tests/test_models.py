@@ -321,29 +321,35 @@ def test_step_budget_and_early_stopping_keep_the_best_weights(tmp_path):
     assert again < history["val_loss"][-1]  # the last epoch's weights would score worse
 
 
-def test_likelihood_sigma_is_the_residual_rms_of_present_objects_and_is_sampled():
-    """A decoder that always outputs (1, -2): on data N((1, -2), diag(0.5^2, 2^2)) with a third of
-    the rows absent (all zeros), the Gaussian decoder's sigma is (0.5, 2) (absent rows ignored),
-    and sampling around the constant means gives back that spread."""
-    from lhc_vae.models.vae import add_likelihood_noise, likelihood_sigma
+def test_decoder_likelihood_is_the_residual_offset_and_spread_of_present_objects_and_is_sampled():
+    """A decoder that always outputs (1.3, -2): on data N((1, -2), diag(0.5^2, 2^2)) with a third
+    of the rows absent (all zeros), the Gaussian decoder's offset is (0.3, 0) and its sigma (0.5, 2)
+    (absent rows ignored; the RMS would read 0.58 for the first feature), and sampling around the
+    corrected constant means gives back the data's mean and spread."""
+    from lhc_vae.models.vae import add_likelihood_noise, decoder_likelihood
 
     x_in = keras.Input((2,), name="met")
     zero = keras.layers.Dense(3, kernel_initializer="zeros", bias_initializer="zeros")
     encoder = keras.Model({"met": x_in}, {"z_mean": zero(x_in)})
     z_in = keras.Input((3,), name="z")
     head = keras.layers.Dense(
-        2, kernel_initializer="zeros", bias_initializer=keras.initializers.Constant([1.0, -2.0]), name="met"
+        2, kernel_initializer="zeros", bias_initializer=keras.initializers.Constant([1.3, -2.0]), name="met"
     )
     decoder = keras.Model(z_in, {"met": head(z_in)})
     rng = np.random.default_rng(0)
     x = np.array([1.0, -2.0]) + rng.standard_normal((60_000, 2)) * np.array([0.5, 2.0])
     x[::3] = 0.0
-    sigma = likelihood_sigma(encoder, decoder, {"met": x.astype(np.float32)}, ["met"])
+    offset, sigma = decoder_likelihood(encoder, decoder, {"met": x.astype(np.float32)}, ["met"])
+    np.testing.assert_allclose(offset["met"], [0.3, 0.0], atol=0.02)
     np.testing.assert_allclose(sigma["met"], [0.5, 2.0], rtol=0.02)
-    means = {"met": np.tile(np.array([[1.0, -2.0]], np.float32), (50_000, 1))}
-    sampled = add_likelihood_noise(means, sigma, np.random.default_rng(1))["met"]
+    means = {"met": np.tile(np.array([[1.3, -2.0]], np.float32), (50_000, 1))}
+    sampled = add_likelihood_noise(means, sigma, np.random.default_rng(1), offset)["met"]
     np.testing.assert_allclose(sampled.std(axis=0), [0.5, 2.0], rtol=0.02)
     np.testing.assert_allclose(sampled.mean(axis=0), [1.0, -2.0], atol=0.03)
+    # a prior stored before offsets were measured: sigma only, around the decoder's own means
+    np.testing.assert_allclose(
+        add_likelihood_noise(means, sigma, np.random.default_rng(1))["met"].mean(axis=0), [1.3, -2.0], atol=0.03
+    )
     assert add_likelihood_noise(means, None, np.random.default_rng(1)) is means
 
 

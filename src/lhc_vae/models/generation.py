@@ -104,11 +104,13 @@ def generate(
     seed: int,
     batch_size: int = 65536,
     sigma: dict[str, list[float]] | None = None,
+    offset: dict[str, list[float]] | None = None,
 ) -> tuple[EventTables, dict[str, int]]:
-    """Decode latent points ``z`` in large batches and return physical events. ``sigma``: sample
-    the Gaussian decoder around its means (:func:`lhc_vae.models.vae.add_likelihood_noise`);
-    ``seed`` draws that noise and the events' azimuthal turn in the MET frame."""
-    outputs = add_likelihood_noise(decode(decoder, z, batch_size), sigma, likelihood_generator(seed))
+    """Decode latent points ``z`` in large batches and return physical events. ``sigma`` and
+    ``offset``: sample the Gaussian decoder around its corrected means
+    (:func:`lhc_vae.models.vae.add_likelihood_noise`); ``seed`` draws that noise and the events'
+    azimuthal turn in the MET frame."""
+    outputs = add_likelihood_noise(decode(decoder, z, batch_size), sigma, likelihood_generator(seed), offset)
     return to_physical(outputs, layout, scaler, process_id, seed)
 
 
@@ -212,7 +214,8 @@ def single_model_run(
 ) -> Run:
     """``run(count, seed)`` of a single-model experiment (baseline, exp III): its start point
     (:data:`START_POINTS` of the prior kind) -> decoder (sampled around its means with the
-    prior's ``likelihood_sigma``, when it has one) -> GeV tables and correction counts."""
+    prior's ``likelihood_sigma`` and ``likelihood_offset``, when it has them) -> GeV tables and
+    correction counts."""
     if prior["kind"] == "truth" and (encoder is None or "inputs" not in prior):
         raise ValueError(
             "the truth prior starts from truth events: pass the encoder and the prior's model-input arrays"
@@ -220,7 +223,17 @@ def single_model_run(
 
     def run(count: int, seed: int) -> tuple[EventTables, dict[str, int]]:
         z = _latent_start(prior, count, alpha, seed, encoder, batch_size)
-        return generate(decoder, z, layout, scaler, process, seed, batch_size, prior.get("likelihood_sigma"))
+        return generate(
+            decoder,
+            z,
+            layout,
+            scaler,
+            process,
+            seed,
+            batch_size,
+            prior.get("likelihood_sigma"),
+            prior.get("likelihood_offset"),
+        )
 
     return run
 
@@ -236,21 +249,23 @@ def multi_model_run(
     threshold: float = 0.1,
     mask_generator: dict[str, Any] | None = None,
     latent_dim: int | None = None,
-    sigma: dict[str, dict[str, list[float]]] | None = None,
+    likelihood: dict[str, dict[str, dict[str, list[float]]]] | None = None,
 ) -> Run:
     """``run(count, seed)`` of experiment I (``truth``: validation (events, objects) in model-input
     form, encoded inside the run) or II (``mask_generator`` and the MET model's ``latent_dim``).
-    ``sigma`` (per component, per continuous output): every decoder call samples the Gaussian
-    decoder around its means (:func:`lhc_vae.models.vae.add_likelihood_noise`)."""
+    ``likelihood`` (per component: ``{"offset", "sigma"}`` per continuous output,
+    :func:`lhc_vae.models.vae.decoder_likelihood`): every decoder call samples the Gaussian decoder
+    around its corrected means (:func:`lhc_vae.models.vae.add_likelihood_noise`)."""
 
     def sampling_decode(seed: int) -> Callable:
         rng = likelihood_generator(seed)
-        # each decoder's sigma, found by the decoder object itself: built here, at the call, so that
-        # it names the objects of this copy of the run (a run sent to a Dask worker is a new copy)
-        by_decoder = {id(models[name]["decoder"]): s for name, s in (sigma or {}).items() if name in models}
+        # each decoder's likelihood, found by the decoder object itself: built here, at the call, so
+        # that it names the objects of this copy of the run (a run sent to a Dask worker is a new copy)
+        by_decoder = {id(models[name]["decoder"]): s for name, s in (likelihood or {}).items() if name in models}
 
         def decode_and_sample(decoder: keras.Model, z: np.ndarray, batch_size: int = 65536) -> dict[str, np.ndarray]:
-            return add_likelihood_noise(decode(decoder, z, batch_size), by_decoder.get(id(decoder)), rng)
+            own = by_decoder.get(id(decoder), {})
+            return add_likelihood_noise(decode(decoder, z, batch_size), own.get("sigma"), rng, own.get("offset"))
 
         return decode_and_sample
 

@@ -29,7 +29,7 @@ from lhc_vae.models.losses import continuous_outputs, loss_record
 from lhc_vae.models.mask_generator import TwoLevelMaskGenerator
 from lhc_vae.models.priors import TRUTH_PERTURBATION_NOTE
 from lhc_vae.models.streaming import SplitStream
-from lhc_vae.models.vae import fit_vae, likelihood_sigma
+from lhc_vae.models.vae import decoder_likelihood, fit_vae
 from lhc_vae.tags import resolve_prior, run_tag
 
 log = logging.getLogger(__name__)
@@ -155,20 +155,22 @@ def fit_mask_generator(model_events: pd.DataFrame, params: dict[str, Any]) -> di
     return {"symbols": list(SYMBOLS), **generator.to_dict()}
 
 
-def _likelihood_sigmas(
+def _likelihoods(
     params: dict[str, Any], models: dict[str, dict[str, Any]], validation: tuple[pd.DataFrame, pd.DataFrame]
-) -> dict[str, dict[str, list[float]]]:
-    """Each component's Gaussian-decoder sigma per continuous output, on its validation arrays (the
+) -> dict[str, dict[str, dict[str, list[float]]]]:
+    """Each component's Gaussian-decoder offset and sigma per continuous output
+    (:func:`lhc_vae.models.vae.decoder_likelihood`), on its validation arrays (the
     components as the models were trained: :func:`lhc_vae.models.multi.components_of`)."""
     experiment = params["experiment"]
-    sigmas = {}
+    likelihoods = {}
     for comp in multi.components_of(experiment, models, int(params["latent_dim"])):
         arrays = multi.component_arrays(experiment, comp, *validation)
         if len(next(iter(arrays.values()))) and comp.name in models:
             m = models[comp.name]
-            sigmas[comp.name] = likelihood_sigma(m["encoder"], m["decoder"], arrays, continuous_outputs(comp.losses))
-    log.info("%s: decoder sigma per component (validation) %s", experiment, sigmas)
-    return sigmas
+            offset, sigma = decoder_likelihood(m["encoder"], m["decoder"], arrays, continuous_outputs(comp.losses))
+            likelihoods[comp.name] = {"offset": offset, "sigma": sigma}
+    log.info("%s: decoder offset and sigma per component (validation) %s", experiment, likelihoods)
+    return likelihoods
 
 
 def generate_events(
@@ -204,7 +206,7 @@ def generate_events(
     n = int(n_generate)
     fs = FeatureScaler.from_dict(scaler)
     validation = split_tables(model_events, model_objects, "validation")
-    sigma = _likelihood_sigmas(params, models, validation) if params.get("likelihood_noise") else None
+    likelihood = _likelihoods(params, models, validation) if params.get("likelihood_noise") else None
     if experiment == "exp1":
         run = multi_model_run(
             experiment,
@@ -214,7 +216,7 @@ def generate_events(
             truth=validation,
             alpha=float(alpha),
             threshold=float(params["mask_threshold"]),
-            sigma=sigma,
+            likelihood=likelihood,
         )
     else:
         run = multi_model_run(
@@ -224,7 +226,7 @@ def generate_events(
             process,
             mask_generator=mask_generator,
             latent_dim=int(params["latent_dim"]),
-            sigma=sigma,
+            likelihood=likelihood,
         )
     design = {}
     if experiment == "exp2":

@@ -33,7 +33,7 @@ from lhc_vae.models.generation import (
 )
 from lhc_vae.models.losses import continuous_outputs, loss_record
 from lhc_vae.models.streaming import SplitStream, count_split
-from lhc_vae.models.vae import encode, fit_vae, likelihood_sigma
+from lhc_vae.models.vae import decoder_likelihood, encode, fit_vae
 from lhc_vae.tags import resolve_prior, run_tag
 
 log = logging.getLogger(__name__)
@@ -133,8 +133,8 @@ def fit_latent_prior(
 ) -> dict[str, Any]:
     """The generative model around the trained decoder: the latent prior (N(0,1), a BGMM on
     training encodings, or validation truth events for alpha-VAEs) and, with
-    ``params["likelihood_noise"]``, the decoder's Gaussian sigma per continuous output, measured
-    on the validation split (:func:`lhc_vae.models.vae.likelihood_sigma`). The tables: DataFrames or
+    ``params["likelihood_noise"]``, the decoder's Gaussian offset and sigma per continuous output,
+    measured on the validation split (:func:`lhc_vae.models.vae.decoder_likelihood`). The tables: DataFrames or
     Parquet paths, as for :func:`train_vae`; the BGMM is fitted on the encodings of the first
     ``params["bgmm_fit_events"]`` training events (all of them when it is null), and the decoder's
     sigma and the truth prior hold the whole validation split in memory.
@@ -148,8 +148,15 @@ def fit_latent_prior(
     prior: dict[str, Any] = {"kind": kind, "latent_dim": int(params["latent_dim"])}
     if params.get("likelihood_noise"):
         validation = _stream(exp, model_events, model_objects, "validation").head()
-        prior["likelihood_sigma"] = likelihood_sigma(encoder, decoder, validation, continuous_outputs(exp.losses))
-        log.info("%s: decoder sigma per feature (validation) %s", exp.name, prior["likelihood_sigma"])
+        prior["likelihood_offset"], prior["likelihood_sigma"] = decoder_likelihood(
+            encoder, decoder, validation, continuous_outputs(exp.losses)
+        )
+        log.info(
+            "%s: decoder offset and sigma per feature (validation) %s %s",
+            exp.name,
+            prior["likelihood_offset"],
+            prior["likelihood_sigma"],
+        )
     if kind == "bgmm":
         fit_events = params.get("bgmm_fit_events")
         encoded = encode(encoder, _stream(exp, model_events, model_objects, "train").head(fit_events))
