@@ -340,7 +340,8 @@ def test_decoder_likelihood_is_the_residual_offset_and_spread_of_present_objects
     x = np.array([1.0, -2.0]) + rng.standard_normal((60_000, 2)) * np.array([0.5, 2.0])
     x[::3] = 0.0
     offset, sigma = decoder_likelihood(encoder, decoder, {"met": x.astype(np.float32)}, ["met"])
-    np.testing.assert_allclose(offset["met"], [0.3, 0.0], atol=0.02)
+    np.testing.assert_allclose(offset["met"]["at"], [[1.3], [-2.0]], atol=1e-6)  # one decoded value: one bin
+    np.testing.assert_allclose(offset["met"]["value"], [[0.3], [0.0]], atol=0.02)
     np.testing.assert_allclose(sigma["met"], [0.5, 2.0], rtol=0.02)
     means = {"met": np.tile(np.array([[1.3, -2.0]], np.float32), (50_000, 1))}
     sampled = add_likelihood_noise(means, sigma, np.random.default_rng(1), offset)["met"]
@@ -351,6 +352,34 @@ def test_decoder_likelihood_is_the_residual_offset_and_spread_of_present_objects
         add_likelihood_noise(means, sigma, np.random.default_rng(1))["met"].mean(axis=0), [1.3, -2.0], atol=0.03
     )
     assert add_likelihood_noise(means, None, np.random.default_rng(1)) is means
+
+
+def test_decoder_offset_depends_on_the_decoded_value_and_calibrates_a_biased_decoder():
+    """A decoder that outputs mu = 1.5 x + 0.2 for input x (encoder z = x): its residual given mu is
+    mu / 3 + 2 / 15, a linear function the binned offset reproduces at every bin's mean, so the
+    corrected means mu - offset(mu) give back x (inside the outer bins) and the spread about the
+    offset is zero."""
+    from lhc_vae.models.vae import add_likelihood_noise, decoder_likelihood
+
+    x_in = keras.Input((1,), name="met")
+    encoder = keras.Model({"met": x_in}, {"z_mean": keras.layers.Identity()(x_in)})
+    z_in = keras.Input((1,), name="z")
+    head = keras.layers.Dense(
+        1, kernel_initializer=keras.initializers.Constant(1.5), bias_initializer=keras.initializers.Constant(0.2)
+    )
+    decoder = keras.Model(z_in, {"met": head(z_in)})
+    x = np.random.default_rng(0).standard_normal((40_000, 1)).astype(np.float32) + 3.0  # no all-zero rows
+    offset, sigma = decoder_likelihood(encoder, decoder, {"met": x}, ["met"], bins=20)
+    assert len(offset["met"]["at"][0]) == 20
+    np.testing.assert_allclose(offset["met"]["value"][0], np.asarray(offset["met"]["at"][0]) / 3 + 2 / 15, atol=1e-4)
+    # the residual's spread was 0.5 (that of 0.5 x); what is left comes from the outer bins' tails,
+    # where the offset stays at its last value
+    assert sigma["met"][0] < 0.1
+    mu = {"met": 1.5 * x + 0.2}
+    corrected = add_likelihood_noise(mu, {"met": [0.0]}, np.random.default_rng(1), offset)["met"]
+    inner = (x > np.quantile(x, 0.05)) & (x < np.quantile(x, 0.95))
+    np.testing.assert_allclose(corrected[inner], x[inner], atol=1e-3)
+    assert np.abs(mu["met"] - x)[inner].mean() > 0.5  # the uncorrected decoder is far off
 
 
 def test_active_dimensions_are_those_with_kl_to_the_prior():

@@ -33,7 +33,7 @@ from lhc_vae.events.selection import evaluate_selection
 from lhc_vae.io import Chunk, chunked
 from lhc_vae.models import multi, priors
 from lhc_vae.models.mask_generator import TwoLevelMaskGenerator
-from lhc_vae.models.vae import add_likelihood_noise, decode, encode, likelihood_generator
+from lhc_vae.models.vae import Offset, add_likelihood_noise, decode, encode, likelihood_generator
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def generate(
     seed: int,
     batch_size: int = 65536,
     sigma: dict[str, list[float]] | None = None,
-    offset: dict[str, list[float]] | None = None,
+    offset: dict[str, Offset] | None = None,
 ) -> tuple[EventTables, dict[str, int]]:
     """Decode latent points ``z`` in large batches and return physical events. ``sigma`` and
     ``offset``: sample the Gaussian decoder around its corrected means
