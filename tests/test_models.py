@@ -323,9 +323,9 @@ def test_step_budget_and_early_stopping_keep_the_best_weights(tmp_path):
 
 def test_decoder_likelihood_is_the_residual_offset_and_spread_of_present_objects_and_is_sampled():
     """A decoder that always outputs (1.3, -2): on data N((1, -2), diag(0.5^2, 2^2)) with a third
-    of the rows absent (all zeros), the Gaussian decoder's offset is (0.3, 0) and its sigma (0.5, 2)
-    (absent rows ignored; the RMS would read 0.58 for the first feature), and sampling around the
-    corrected constant means gives back the data's mean and spread."""
+    of the rows absent (all zeros), the calibrated Gaussian decoder's offset is (0.3, 0) and its
+    sigma (0.5, 2) (absent rows ignored); uncalibrated, sigma is the RMS residual. Sampling around
+    the corrected constant means gives back the data's mean and spread."""
     from lhc_vae.models.vae import add_likelihood_noise, decoder_likelihood
 
     x_in = keras.Input((2,), name="met")
@@ -339,7 +339,11 @@ def test_decoder_likelihood_is_the_residual_offset_and_spread_of_present_objects
     rng = np.random.default_rng(0)
     x = np.array([1.0, -2.0]) + rng.standard_normal((60_000, 2)) * np.array([0.5, 2.0])
     x[::3] = 0.0
-    offset, sigma = decoder_likelihood(encoder, decoder, {"met": x.astype(np.float32)}, ["met"])
+    # from noise: no offset, sigma the RMS residual (0.58 = sqrt(0.3^2 + 0.5^2) for the first feature)
+    none, rms = decoder_likelihood(encoder, decoder, {"met": x.astype(np.float32)}, ["met"], calibrate=False)
+    assert none is None
+    np.testing.assert_allclose(rms["met"], [np.hypot(0.3, 0.5), 2.0], rtol=0.02)
+    offset, sigma = decoder_likelihood(encoder, decoder, {"met": x.astype(np.float32)}, ["met"], calibrate=True)
     np.testing.assert_allclose(offset["met"]["at"], [[1.3], [-2.0]], atol=1e-6)  # one decoded value: one bin
     np.testing.assert_allclose(offset["met"]["value"], [[0.3], [0.0]], atol=0.02)
     np.testing.assert_allclose(sigma["met"], [0.5, 2.0], rtol=0.02)
@@ -369,7 +373,7 @@ def test_decoder_offset_depends_on_the_decoded_value_and_calibrates_a_biased_dec
     )
     decoder = keras.Model(z_in, {"met": head(z_in)})
     x = np.random.default_rng(0).standard_normal((40_000, 1)).astype(np.float32) + 3.0  # no all-zero rows
-    offset, sigma = decoder_likelihood(encoder, decoder, {"met": x}, ["met"], bins=20)
+    offset, sigma = decoder_likelihood(encoder, decoder, {"met": x}, ["met"], calibrate=True, bins=20)
     assert len(offset["met"]["at"][0]) == 20
     np.testing.assert_allclose(offset["met"]["value"][0], np.asarray(offset["met"]["at"][0]) / 3 + 2 / 15, atol=1e-4)
     # the residual's spread was 0.5 (that of 0.5 x); what is left comes from the outer bins' tails,
@@ -380,6 +384,15 @@ def test_decoder_offset_depends_on_the_decoded_value_and_calibrates_a_biased_dec
     inner = (x > np.quantile(x, 0.05)) & (x < np.quantile(x, 0.95))
     np.testing.assert_allclose(corrected[inner], x[inner], atol=1e-3)
     assert np.abs(mu["met"] - x)[inner].mean() > 0.5  # the uncorrected decoder is far off
+    # measured at the generation's perturbation z = z_mean + alpha * eps, alpha = 0.3: with
+    # u = x + alpha eps = (mu - 0.2) / 1.5 and x ~ N(3, 1), E[x | u] = 3 + (u - 3) / (1 + alpha^2)
+    # and the spread of x about it sqrt(alpha^2 / (1 + alpha^2)) = 0.287; the corrected samples are
+    # then spread like the data (variance 1), where alpha alone would widen them to 1 + alpha^2
+    offset_a, sigma_a = decoder_likelihood(encoder, decoder, {"met": x}, ["met"], calibrate=True, alpha=0.3, seed=2)
+    at = np.asarray(offset_a["met"]["at"][0])
+    expected_x = 3.0 + ((at - 0.2) / 1.5 - 3.0) / 1.09
+    np.testing.assert_allclose(np.asarray(offset_a["met"]["value"][0])[2:-2], (at - expected_x)[2:-2], atol=0.02)
+    assert sigma_a["met"][0] == pytest.approx(np.sqrt(0.09 / 1.09), rel=0.05)
 
 
 def test_active_dimensions_are_those_with_kl_to_the_prior():

@@ -82,7 +82,7 @@ def _train_and_generate(
         )
         return gen_events, gen_objects, training, stats
     encoder, decoder, training = vae_nodes.train_vae(events, objects, alpha, beta, seed, process, params)
-    prior = vae_nodes.fit_latent_prior(encoder, decoder, events, objects, "auto", 0, seed, params)
+    prior = vae_nodes.fit_latent_prior(encoder, decoder, events, objects, "auto", 0, seed, params, alpha)
     gen_events, gen_objects, _, stats = single_chunk(
         vae_nodes.generate_events(encoder, decoder, prior, scaler, n_generate, alpha, seed, process, params, ONE_CHUNK)
     )

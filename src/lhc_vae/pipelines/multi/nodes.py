@@ -156,18 +156,31 @@ def fit_mask_generator(model_events: pd.DataFrame, params: dict[str, Any]) -> di
 
 
 def _likelihoods(
-    params: dict[str, Any], models: dict[str, dict[str, Any]], validation: tuple[pd.DataFrame, pd.DataFrame]
-) -> dict[str, dict[str, dict[str, list[float]]]]:
+    params: dict[str, Any],
+    models: dict[str, dict[str, Any]],
+    validation: tuple[pd.DataFrame, pd.DataFrame],
+    alpha: float,
+    seed: int,
+) -> dict[str, dict[str, Any]]:
     """Each component's Gaussian-decoder offset and sigma per continuous output
-    (:func:`lhc_vae.models.vae.decoder_likelihood`), on its validation arrays (the
-    components as the models were trained: :func:`lhc_vae.models.multi.components_of`)."""
+    (:func:`lhc_vae.models.vae.decoder_likelihood`: calibrated at ``alpha`` for exp I, which starts
+    from truth events; exp II starts from noise), on its validation arrays (the components as the
+    models were trained: :func:`lhc_vae.models.multi.components_of`)."""
     experiment = params["experiment"]
     likelihoods = {}
     for comp in multi.components_of(experiment, models, int(params["latent_dim"])):
         arrays = multi.component_arrays(experiment, comp, *validation)
         if len(next(iter(arrays.values()))) and comp.name in models:
             m = models[comp.name]
-            offset, sigma = decoder_likelihood(m["encoder"], m["decoder"], arrays, continuous_outputs(comp.losses))
+            offset, sigma = decoder_likelihood(
+                m["encoder"],
+                m["decoder"],
+                arrays,
+                continuous_outputs(comp.losses),
+                calibrate=experiment == "exp1",
+                alpha=alpha,
+                seed=seed,
+            )
             likelihoods[comp.name] = {"offset": offset, "sigma": sigma}
     log.info("%s: decoder offset and sigma per component (validation) %s", experiment, likelihoods)
     return likelihoods
@@ -206,7 +219,9 @@ def generate_events(
     n = int(n_generate)
     fs = FeatureScaler.from_dict(scaler)
     validation = split_tables(model_events, model_objects, "validation")
-    likelihood = _likelihoods(params, models, validation) if params.get("likelihood_noise") else None
+    likelihood = (
+        _likelihoods(params, models, validation, float(alpha), int(seed)) if params.get("likelihood_noise") else None
+    )
     if experiment == "exp1":
         run = multi_model_run(
             experiment,

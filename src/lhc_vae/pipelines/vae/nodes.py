@@ -130,11 +130,13 @@ def fit_latent_prior(
     bgmm_components: int,
     seed: int,
     params: dict[str, Any],
+    alpha: float = 0.0,
 ) -> dict[str, Any]:
     """The generative model around the trained decoder: the latent prior (N(0,1), a BGMM on
     training encodings, or validation truth events for alpha-VAEs) and, with
-    ``params["likelihood_noise"]``, the decoder's Gaussian offset and sigma per continuous output,
-    measured on the validation split (:func:`lhc_vae.models.vae.decoder_likelihood`). The tables: DataFrames or
+    ``params["likelihood_noise"]``, the decoder's Gaussian sigma per continuous output and, for the
+    truth prior perturbed by ``alpha``, its offset, measured on the validation split
+    (:func:`lhc_vae.models.vae.decoder_likelihood`). The tables: DataFrames or
     Parquet paths, as for :func:`train_vae`; the BGMM is fitted on the encodings of the first
     ``params["bgmm_fit_events"]`` training events (all of them when it is null), and the decoder's
     sigma and the truth prior hold the whole validation split in memory.
@@ -148,14 +150,19 @@ def fit_latent_prior(
     prior: dict[str, Any] = {"kind": kind, "latent_dim": int(params["latent_dim"])}
     if params.get("likelihood_noise"):
         validation = _stream(exp, model_events, model_objects, "validation").head()
-        prior["likelihood_offset"], prior["likelihood_sigma"] = decoder_likelihood(
-            encoder, decoder, validation, continuous_outputs(exp.losses)
+        offset, prior["likelihood_sigma"] = decoder_likelihood(
+            encoder,
+            decoder,
+            validation,
+            continuous_outputs(exp.losses),
+            calibrate=kind == "truth",
+            alpha=float(alpha),
+            seed=int(seed),
         )
+        if offset is not None:
+            prior["likelihood_offset"] = offset
         log.info(
-            "%s: decoder offset and sigma per feature (validation) %s %s",
-            exp.name,
-            prior["likelihood_offset"],
-            prior["likelihood_sigma"],
+            "%s: decoder offset and sigma per feature (validation) %s %s", exp.name, offset, prior["likelihood_sigma"]
         )
     if kind == "bgmm":
         fit_events = params.get("bgmm_fit_events")

@@ -81,6 +81,7 @@ def _generate(alpha_input: str, prior_input: str = "params:latent_prior") -> Pip
                     "params:bgmm_components",
                     "params:seed",
                     "params:vae",
+                    alpha_input,
                 ],
                 outputs="prior",
                 name="fit_latent_prior",
