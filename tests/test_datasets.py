@@ -37,7 +37,16 @@ def test_latent_priors_round_trip_as_plain_arrays(tmp_path: Path):
         "likelihood_sigma": {"jets": [0.1, 0.2, 0.3]},
         "mixture": priors.mixture_arrays(priors.fit_bgmm(data, 2, seed=1)),
     }
-    truth = {"kind": "truth", "latent_dim": 4, "inputs": {"met": rng.normal(size=(5, 2)), "jets": np.ones((5, 6, 4))}}
+    truth = {
+        "kind": "truth",
+        "latent_dim": 4,
+        "inputs": {"met": rng.normal(size=(5, 2)), "jets": np.ones((5, 6, 4))},
+        # the calibrated decoder's offset: per feature, knots of different lengths (JSON header)
+        "likelihood_offset": {
+            "jets": {"at": [[-1.0, 0.5], [0.0], [2.0, 3.0, 4.5]], "value": [[0.1, -0.2], [0.0], [1, 2, 3]]}
+        },
+        "likelihood_sigma": {"jets": [0.1, 0.2, 0.3]},
+    }
     for name, prior in {"bgmm": bgmm, "truth": truth}.items():
         dataset = LatentPriorDataset(str(tmp_path / f"{name}.npz"))
         dataset.save(prior)

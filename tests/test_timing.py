@@ -59,7 +59,7 @@ def test_alpha_vae_time_per_event_runs_the_encoder_on_the_timed_events():
     exp = get_experiment("baseline")
     encoder, decoder = CountingModel(exp.encoder(exp.layout, 8)), exp.decoder(exp.layout, 8)
     params = {"experiment": "baseline", "latent_dim": 8}
-    prior = fit_latent_prior(encoder, decoder, mev, mobj, "auto", 1, 0, params)
+    prior = fit_latent_prior(encoder, decoder, mev, mobj, "auto", 1, 0, params, 0.2)
     assert prior["kind"] == "truth" and encoder.rows == []  # the prior keeps truth events, it encodes nothing
     n_val = len(prior["inputs"]["met"])
     assert n_val == int((mev["split"] == "validation").sum())
@@ -85,7 +85,7 @@ def test_beta_vae_time_per_event_starts_from_noise():
     exp = get_experiment("exp3")
     encoder, decoder = CountingModel(exp.encoder(exp.layout, 8)), exp.decoder(exp.layout, 8)
     params = {"experiment": "exp3", "latent_dim": 8}
-    prior = fit_latent_prior(encoder, decoder, mev, mobj, "auto", 1, 0, params)
+    prior = fit_latent_prior(encoder, decoder, mev, mobj, "auto", 1, 0, params, 0.0)
     _, _, tables, stats = single_chunk(
         generate_events(encoder, decoder, prior, scaler.to_dict(), 1200, 1.5, 7, "ttbar", params, {})
     )
@@ -199,7 +199,11 @@ def test_benchmark_models_times_each_model_from_its_start_point_on_one_and_all_c
         exp = get_experiment(name)
         encoder, decoder = exp.encoder(exp.layout, 8), exp.decoder(exp.layout, 8)
         settings = {"experiment": name, "latent_dim": 8, "likelihood_noise": True}
-        prior = fit_latent_prior(encoder, decoder, mev, mobj, "auto", 1, 0, settings)
+        prior = fit_latent_prior(
+            encoder, decoder, mev, mobj, "auto", 1, 0, settings, value if variator == "alpha" else 0.0
+        )
+        # the decoder is calibrated where generation starts from truth events (the alpha-VAE) only
+        assert ("likelihood_offset" in prior) == (variator == "alpha") and "likelihood_sigma" in prior
         training = {"experiment": name, "variator": variator, "alpha": None, "beta": None, variator: value}
         specs.append(bench.single_model(encoder, decoder, prior, training))  # as the benchmark's nodes build them
     params = {"large_batch": 2000, "one_core": True, "matmul_repeats": 5}

@@ -249,7 +249,7 @@ def multi_model_run(
     threshold: float = 0.1,
     mask_generator: dict[str, Any] | None = None,
     latent_dim: int | None = None,
-    likelihood: dict[str, dict[str, dict[str, list[float]]]] | None = None,
+    likelihood: dict[str, dict[str, Any]] | None = None,
 ) -> Run:
     """``run(count, seed)`` of experiment I (``truth``: validation (events, objects) in model-input
     form, encoded inside the run) or II (``mask_generator`` and the MET model's ``latent_dim``).

@@ -262,7 +262,7 @@ def encode(encoder: keras.Model, arrays: dict[str, np.ndarray], batch_size: int 
 OFFSET_BINS = 20
 
 #: A decoder's offset per output: per feature, the decoded values ``at`` which it was measured and
-#: the mean residual ``value`` there (interpolated between, constant beyond).
+#: the mean residual ``value`` there (interpolated between, extended beyond: :func:`offset_at`).
 Offset = dict[str, list[list[float]]]
 
 
@@ -297,8 +297,9 @@ def decoder_likelihood(
     sigma fixed while training (sigma^2 = 1/2 for the summed MSE, :mod:`lhc_vae.models.losses`); for
     sampling, these are its maximum-likelihood parameters on data the decoder has not seen.
 
-    * ``calibrate`` (a run that starts from truth events, alpha-VAEs): z = z_mean(x) + ``alpha``
-      * eps, as generation draws it (§7.4.2). The offset is E[r | mu], the mean residual in
+    * ``calibrate`` (a run that starts from truth events, the alpha-VAEs of thesis §4.2.1, §7.3.2
+      and §7.4.2): z = z_mean(x) + ``alpha`` * eps, as generation perturbs its truth events'
+      encodings. The offset is E[r | mu], the mean residual in
       ``bins`` quantile bins of mu (:data:`Offset`), and sigma the spread of r about it: sampling
       N(mu - offset(mu), sigma^2) removes the decoder's systematic error (issue #12: exp I's jet
       alpha-VAE, stopped by its time budget, put every jet's standardised pT 0.05 high, 0.08 for
@@ -337,8 +338,32 @@ def decoder_likelihood(
 
 
 def offset_at(mu: np.ndarray, at: list[float], value: list[float]) -> np.ndarray:
-    """The offset of one feature at decoded values ``mu`` (:func:`decoder_likelihood`)."""
-    return np.interp(mu, at, value)
+    """The offset of one feature at decoded values ``mu`` (:func:`decoder_likelihood`): linear
+    between the knots, and beyond the outer ones along the outer segments (the outer bins' means
+    sit inside their bins, and a constant would leave the tails uncorrected)."""
+    at, value = np.asarray(at, dtype=np.float64), np.asarray(value, dtype=np.float64)
+    inside = np.interp(mu, at, value)
+    if len(at) < 2:
+        return inside
+    low = (value[1] - value[0]) / (at[1] - at[0])
+    high = (value[-1] - value[-2]) / (at[-1] - at[-2])
+    return np.where(
+        mu < at[0], value[0] + low * (mu - at[0]), np.where(mu > at[-1], value[-1] + high * (mu - at[-1]), inside)
+    )
+
+
+def likelihood_summary(offset: dict[str, Offset] | None, sigma: dict[str, list[float]]) -> dict[str, dict[str, list]]:
+    """Per output and feature, the largest absolute offset and sigma, rounded: what a log line shows
+    of :func:`decoder_likelihood` (the full tables go to the saved prior)."""
+    return {
+        name: {
+            "max_abs_offset": [round(float(np.max(np.abs(v))), 4) for v in offset[name]["value"]]
+            if offset and name in offset
+            else None,
+            "sigma": [round(float(x), 4) for x in s],
+        }
+        for name, s in sigma.items()
+    }
 
 
 def likelihood_generator(seed: int) -> np.random.Generator:

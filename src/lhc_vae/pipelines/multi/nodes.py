@@ -29,7 +29,7 @@ from lhc_vae.models.losses import continuous_outputs, loss_record
 from lhc_vae.models.mask_generator import TwoLevelMaskGenerator
 from lhc_vae.models.priors import TRUTH_PERTURBATION_NOTE
 from lhc_vae.models.streaming import SplitStream
-from lhc_vae.models.vae import decoder_likelihood, fit_vae
+from lhc_vae.models.vae import decoder_likelihood, fit_vae, likelihood_summary
 from lhc_vae.tags import resolve_prior, run_tag
 
 log = logging.getLogger(__name__)
@@ -159,13 +159,15 @@ def _likelihoods(
     params: dict[str, Any],
     models: dict[str, dict[str, Any]],
     validation: tuple[pd.DataFrame, pd.DataFrame],
+    from_truth: bool,
     alpha: float,
     seed: int,
 ) -> dict[str, dict[str, Any]]:
     """Each component's Gaussian-decoder offset and sigma per continuous output
-    (:func:`lhc_vae.models.vae.decoder_likelihood`: calibrated at ``alpha`` for exp I, which starts
-    from truth events; exp II starts from noise), on its validation arrays (the components as the
-    models were trained: :func:`lhc_vae.models.multi.components_of`)."""
+    (:func:`lhc_vae.models.vae.decoder_likelihood`: calibrated at ``alpha`` when the run starts
+    from truth events, exp I; exp II starts from noise), on its validation arrays (the components
+    as the models were trained: :func:`lhc_vae.models.multi.components_of`). Exp I's object models
+    are calibrated on their truth event's MET, where generation gives them the generated one."""
     experiment = params["experiment"]
     likelihoods = {}
     for comp in multi.components_of(experiment, models, int(params["latent_dim"])):
@@ -177,12 +179,17 @@ def _likelihoods(
                 m["decoder"],
                 arrays,
                 continuous_outputs(comp.losses),
-                calibrate=experiment == "exp1",
+                calibrate=from_truth,
                 alpha=alpha,
                 seed=seed,
             )
             likelihoods[comp.name] = {"offset": offset, "sigma": sigma}
-    log.info("%s: decoder offset and sigma per component (validation) %s", experiment, likelihoods)
+    log.info(
+        "%s: decoder likelihood per component (validation) %s",
+        experiment,
+        {name: likelihood_summary(c["offset"], c["sigma"]) for name, c in likelihoods.items()},
+    )
+    log.debug("%s: decoder offsets per component %s", experiment, {n: c["offset"] for n, c in likelihoods.items()})
     return likelihoods
 
 
@@ -216,11 +223,14 @@ def generate_events(
             f"supported here (use auto)"
         )
     models = multi.models_in_use(trained)
+    from_noise = experiment == "exp2"  # exp I starts from truth events (START_POINTS)
     n = int(n_generate)
     fs = FeatureScaler.from_dict(scaler)
     validation = split_tables(model_events, model_objects, "validation")
     likelihood = (
-        _likelihoods(params, models, validation, float(alpha), int(seed)) if params.get("likelihood_noise") else None
+        _likelihoods(params, models, validation, not from_noise, float(alpha), int(seed))
+        if params.get("likelihood_noise")
+        else None
     )
     if experiment == "exp1":
         run = multi_model_run(
@@ -257,7 +267,7 @@ def generate_events(
         experiment=experiment,
         variator=variator,
         latent_prior=thesis_prior,
-        from_noise=experiment == "exp2",
+        from_noise=from_noise,
         start_point=START_POINTS[experiment],
         note=TRUTH_PERTURBATION_NOTE
         if experiment == "exp1"

@@ -33,7 +33,7 @@ from lhc_vae.models.generation import (
 )
 from lhc_vae.models.losses import continuous_outputs, loss_record
 from lhc_vae.models.streaming import SplitStream, count_split
-from lhc_vae.models.vae import decoder_likelihood, encode, fit_vae
+from lhc_vae.models.vae import decoder_likelihood, encode, fit_vae, likelihood_summary
 from lhc_vae.tags import resolve_prior, run_tag
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ def fit_latent_prior(
     bgmm_components: int,
     seed: int,
     params: dict[str, Any],
-    alpha: float = 0.0,
+    alpha: float,
 ) -> dict[str, Any]:
     """The generative model around the trained decoder: the latent prior (N(0,1), a BGMM on
     training encodings, or validation truth events for alpha-VAEs) and, with
@@ -162,8 +162,9 @@ def fit_latent_prior(
         if offset is not None:
             prior["likelihood_offset"] = offset
         log.info(
-            "%s: decoder offset and sigma per feature (validation) %s %s", exp.name, offset, prior["likelihood_sigma"]
+            "%s: decoder likelihood (validation) %s", exp.name, likelihood_summary(offset, prior["likelihood_sigma"])
         )
+        log.debug("%s: decoder offset per feature %s", exp.name, offset)
     if kind == "bgmm":
         fit_events = params.get("bgmm_fit_events")
         encoded = encode(encoder, _stream(exp, model_events, model_objects, "train").head(fit_events))
