@@ -263,8 +263,8 @@ def test_generation_in_chunks_numbers_events_like_one_table(exp3_run):
 
 def test_a_run_sent_to_a_worker_samples_its_decoders_like_the_original():
     """A run is pickled to reach a Dask worker, and its decoders are new objects there: experiment
-    I's Gaussian decoders must still be sampled with their own sigma (the lookup is made inside the
-    copy), so the copy's events equal the original's."""
+    I's Gaussian decoders must still be sampled with their own offset and sigma (the lookup is made
+    inside the copy), so the copy's events equal the original's."""
     import cloudpickle
 
     events, objects = primary_tables(make_tables(300, seed=5))
@@ -275,11 +275,17 @@ def test_a_run_sent_to_a_worker_samples_its_decoders_like_the_original():
     truth = (mev[val], mobj[mobj["event_index"].isin(mev.loc[val, "event_index"])])
     models = {c.name: {"encoder": c.encoder(), "decoder": c.decoder()} for c in components("exp1", 8)}
     means = {c.name: decode(models[c.name]["decoder"], np.zeros((1, 8), np.float32)) for c in components("exp1", 8)}
-    sigma = {
-        c.name: {out: [0.5] * means[c.name][out].shape[-1] for out in continuous_outputs(c.losses)}
+    likelihood = {
+        c.name: {
+            "sigma": {out: [0.5] * means[c.name][out].shape[-1] for out in continuous_outputs(c.losses)},
+            "offset": {
+                out: {"at": [[0.0]] * means[c.name][out].shape[-1], "value": [[0.3]] * means[c.name][out].shape[-1]}
+                for out in continuous_outputs(c.losses)
+            },
+        }
         for c in components("exp1", 8)
     }
-    noisy = multi_model_run("exp1", models, scaler, "ttbar", truth=truth, alpha=0.2, sigma=sigma)
+    noisy = multi_model_run("exp1", models, scaler, "ttbar", truth=truth, alpha=0.2, likelihood=likelihood)
     plain = multi_model_run("exp1", models, scaler, "ttbar", truth=truth, alpha=0.2)
     copy = pickle.loads(cloudpickle.dumps(noisy))
     a, b, c = noisy(400, 3)[0], copy(400, 3)[0], plain(400, 3)[0]
