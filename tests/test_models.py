@@ -399,6 +399,38 @@ def test_decoder_offset_depends_on_the_decoded_value_and_calibrates_a_biased_dec
     assert ((mu_gen["met"] - 0.2) / 1.5).var() == pytest.approx(1.09, rel=0.03)
 
 
+def test_an_output_of_slots_gets_an_offset_and_sigma_per_slot():
+    """The baseline's objects are slots of one output. A decoder that outputs 1.3 in slot 0 and -2.5
+    in slot 1, on data N(1, 0.5^2) and N(-2, 0.2^2) (a third of slot 1 absent, slot 2 never filled):
+    offsets 0.3 and -0.5, sigmas 0.5 and 0.2, each slot's own; the empty slot gets no offset and the
+    pooled sigma, which lies between the two. Sampling gives back each slot's mean and spread."""
+    from lhc_vae.models.vae import add_likelihood_noise, decoder_likelihood, likelihood_summary
+
+    x_in = keras.Input((3, 1), name="features")
+    encoder = keras.Model({"features": x_in}, {"z_mean": keras.layers.Flatten()(x_in)})
+    z_in = keras.Input((3,), name="z")
+    head = keras.layers.Dense(
+        3, kernel_initializer="zeros", bias_initializer=keras.initializers.Constant([1.3, -2.5, 0.0])
+    )
+    decoder = keras.Model(z_in, {"features": keras.layers.Reshape((3, 1))(head(z_in))})
+    rng = np.random.default_rng(0)
+    x = np.zeros((30_000, 3, 1), np.float32)
+    x[:, 0, 0] = 1.0 + 0.5 * rng.standard_normal(30_000)
+    x[:, 1, 0] = -2.0 + 0.2 * rng.standard_normal(30_000)
+    x[::3, 1] = 0.0
+    offset, sigma = decoder_likelihood(encoder, decoder, {"features": x}, ["features"], calibrate=True)
+    values = offset["features"]["value"]
+    assert values[0][0] == pytest.approx([0.3], abs=0.01) and values[1][0] == pytest.approx([-0.5], abs=0.01)
+    assert values[2][0] == [0.0]
+    s0, s1, s2 = (sigma["features"][k][0] for k in range(3))
+    assert s0 == pytest.approx(0.5, rel=0.02) and s1 == pytest.approx(0.2, rel=0.02) and s1 < s2 < s0
+    means = {"features": np.tile(np.array([[[1.3], [-2.5], [0.0]]], np.float32), (50_000, 1, 1))}
+    sampled = add_likelihood_noise(means, sigma, np.random.default_rng(1), offset)["features"]
+    np.testing.assert_allclose(sampled[:, :2, 0].mean(axis=0), [1.0, -2.0], atol=0.01)
+    np.testing.assert_allclose(sampled[:, :2, 0].std(axis=0), [0.5, 0.2], rtol=0.02)
+    assert likelihood_summary(offset, sigma)["features"]["max_abs_offset"] == [pytest.approx(0.5, abs=0.01)]
+
+
 def test_active_dimensions_are_those_with_kl_to_the_prior():
     """Dimensions whose posteriors equal N(0, 1) (mu 0, log-variance 0: KL exactly 0) are inactive;
     mu ~ N(0, 2^2) with sigma^2 = e^-4 has mean KL 0.5 (4 + e^-4 - 1 + 4) = 3.51 nats."""

@@ -261,9 +261,10 @@ def encode(encoder: keras.Model, arrays: dict[str, np.ndarray], batch_size: int 
 #: Quantile bins of the decoded value in which :func:`decoder_likelihood` measures the offset.
 OFFSET_BINS = 20
 
-#: A decoder's offset per output: per feature, the decoded values ``at`` which it was measured and
-#: the mean residual ``value`` there (interpolated between, extended beyond: :func:`offset_at`).
-Offset = dict[str, list[list[float]]]
+#: A decoder's offset per output: per feature (per slot and feature for an output of slots), the
+#: decoded values ``at`` which it was measured and the mean residual ``value`` there (interpolated
+#: between, extended beyond: :func:`offset_at`).
+Offset = dict[str, list]
 
 
 def _binned_offset(mu: np.ndarray, residual: np.ndarray, bins: int) -> tuple[list[float], list[float]]:
@@ -277,6 +278,26 @@ def _binned_offset(mu: np.ndarray, residual: np.ndarray, bins: int) -> tuple[lis
     return at.tolist(), value.tolist()
 
 
+#: Fewest present entries per bin of the offset: a slot that is rarely filled gets fewer bins.
+MIN_PER_BIN = 200
+
+
+def _calibration(
+    mu: np.ndarray, residual: np.ndarray, bins: int, empty_sigma: list[float] | None = None
+) -> tuple[dict[str, list[list[float]]], list[float]]:
+    """Offset (per feature: knots and mean residuals, :func:`_binned_offset`) and sigma (the spread
+    of the residual about it) of present entries ``mu``, ``residual`` of shape (n, features); with
+    no entry, no offset and ``empty_sigma`` (zeros when not given)."""
+    features = range(residual.shape[-1])
+    if not len(residual):
+        zero = {"at": [[0.0] for _ in features], "value": [[0.0] for _ in features]}
+        return zero, list(empty_sigma) if empty_sigma is not None else [0.0 for _ in features]
+    n_bins = max(1, min(bins, len(residual) // MIN_PER_BIN))
+    binned = [_binned_offset(mu[:, f], residual[:, f], n_bins) for f in features]
+    sigma = [float(np.sqrt(np.mean((residual[:, f] - offset_at(mu[:, f], *binned[f])) ** 2))) for f in features]
+    return {"at": [at for at, _ in binned], "value": [value for _, value in binned]}, sigma
+
+
 def decoder_likelihood(
     encoder: keras.Model,
     decoder: keras.Model,
@@ -288,7 +309,7 @@ def decoder_likelihood(
     seed: int = 0,
     batch_size: int = 65536,
     bins: int = OFFSET_BINS,
-) -> tuple[dict[str, Offset] | None, dict[str, list[float]]]:
+) -> tuple[dict[str, Offset] | None, dict[str, list]]:
     """The Gaussian decoder's ``(offset, sigma)`` per continuous output and feature, measured on
     held-out ``arrays`` from the residual r = mu - x, mu = ``decoder(z)``, counting only entries of
     present objects (an absent slot is all zeros).
@@ -299,8 +320,9 @@ def decoder_likelihood(
 
     * ``calibrate`` (a run that starts from truth events, the alpha-VAEs of thesis §4.2.1, §7.3.2
       and §7.4.2): z = z_mean(x) + ``alpha`` * eps, as generation perturbs its truth events'
-      encodings. The offset is E[r | mu], the mean residual in
-      ``bins`` quantile bins of mu (:data:`Offset`), and sigma the spread of r about it: sampling
+      encodings. The offset is E[r | mu], the mean residual in ``bins`` quantile bins of mu
+      (:data:`Offset`; fewer for fewer than :data:`MIN_PER_BIN` entries a bin), and sigma the spread
+      of r about it, both per slot for an output of slots (the baseline's objects): sampling
       N(mu - offset(mu), sigma^2) removes the decoder's systematic error (issue #12: exp I's jet
       alpha-VAE, stopped by its time budget, put every jet's standardised pT 0.05 high, 0.08 for
       the softest eighth, five percent in GeV).
@@ -319,21 +341,21 @@ def decoder_likelihood(
     offset, sigma = {}, {}
     for name in outputs:
         x = np.asarray(arrays[name], dtype=np.float64)
+        mu = np.asarray(out[name], dtype=np.float64)
         present = np.any(x != 0.0, axis=-1)
-        mu = np.asarray(out[name], dtype=np.float64)[present]
-        residual = mu - x[present]
-        features = range(x.shape[-1])
-        if not len(residual):
-            offset[name] = {"at": [[0.0] for _ in features], "value": [[0.0] for _ in features]}
-            sigma[name] = [0.0 for _ in features]
-        elif not calibrate:
-            sigma[name] = np.sqrt(np.mean(residual**2, axis=0)).tolist()
-        else:
-            binned = [_binned_offset(mu[:, f], residual[:, f], bins) for f in features]
-            offset[name] = {"at": [at for at, _ in binned], "value": [value for _, value in binned]}
-            sigma[name] = [
-                float(np.sqrt(np.mean((residual[:, f] - offset_at(mu[:, f], *binned[f])) ** 2))) for f in features
+        if not calibrate:
+            residual = (mu - x)[present]
+            sigma[name] = np.sqrt(np.mean(residual**2, axis=0)).tolist() if len(residual) else [0.0] * x.shape[-1]
+        elif x.ndim == 3:  # slots of one output (the baseline's 19 objects): each slot its own offset
+            pooled = _calibration(mu[present], (mu - x)[present], bins)
+            per_slot = [
+                _calibration(mu[:, k][present[:, k]], (mu - x)[:, k][present[:, k]], bins, pooled[1])
+                for k in range(x.shape[1])
             ]
+            offset[name] = {"at": [c[0]["at"] for c in per_slot], "value": [c[0]["value"] for c in per_slot]}
+            sigma[name] = [c[1] for c in per_slot]
+        else:
+            offset[name], sigma[name] = _calibration(mu[present], (mu - x)[present], bins)
     return (offset if calibrate else None), sigma
 
 
@@ -352,18 +374,28 @@ def offset_at(mu: np.ndarray, at: list[float], value: list[float]) -> np.ndarray
     )
 
 
-def likelihood_summary(offset: dict[str, Offset] | None, sigma: dict[str, list[float]]) -> dict[str, dict[str, list]]:
-    """Per output and feature, the largest absolute offset and sigma, rounded: what a log line shows
-    of :func:`decoder_likelihood` (the full tables go to the saved prior)."""
-    return {
-        name: {
-            "max_abs_offset": [round(float(np.max(np.abs(v))), 4) for v in offset[name]["value"]]
-            if offset and name in offset
-            else None,
-            "sigma": [round(float(x), 4) for x in s],
+def likelihood_summary(offset: dict[str, Offset] | None, sigma: dict[str, list]) -> dict[str, dict[str, list]]:
+    """Per output and feature, the largest absolute offset and the largest sigma (over slots, for an
+    output of slots), rounded: what a log line shows of :func:`decoder_likelihood` (the full tables
+    go to the saved prior)."""
+
+    def largest(values: Any) -> float:
+        return round(float(np.max(np.abs(np.concatenate([np.ravel(v) for v in values])))), 4)
+
+    summary = {}
+    for name, s in sigma.items():
+        per_slot = bool(s) and isinstance(s[0], list)
+        n_features = len(s[0]) if per_slot else len(s)
+        values = offset[name]["value"] if offset and name in offset else None
+        summary[name] = {
+            "max_abs_offset": None
+            if values is None
+            else [largest([slot[f] for slot in values] if per_slot else [values[f]]) for f in range(n_features)],
+            "sigma": [
+                largest([slot[f] for slot in s]) if per_slot else round(float(s[f]), 4) for f in range(n_features)
+            ],
         }
-        for name, s in sigma.items()
-    }
+    return summary
 
 
 def likelihood_generator(seed: int) -> np.random.Generator:
@@ -374,7 +406,7 @@ def likelihood_generator(seed: int) -> np.random.Generator:
 
 def add_likelihood_noise(
     outputs: dict[str, np.ndarray],
-    sigma: dict[str, list[float]] | None,
+    sigma: dict[str, list] | None,
     rng: np.random.Generator,
     offset: dict[str, Offset] | None = None,
 ) -> dict[str, np.ndarray]:
@@ -388,8 +420,14 @@ def add_likelihood_noise(
         mu = out[name]
         shift = np.zeros(mu.shape, dtype=np.float32)
         if offset and name in offset:
-            for f, (at, value) in enumerate(zip(offset[name]["at"], offset[name]["value"], strict=True)):
-                shift[..., f] = offset_at(mu[..., f], at, value)
+            at, value = offset[name]["at"], offset[name]["value"]
+            if isinstance(at[0][0], list):  # per slot (:func:`decoder_likelihood`)
+                for k, (slot_at, slot_value) in enumerate(zip(at, value, strict=True)):
+                    for f, (a, v) in enumerate(zip(slot_at, slot_value, strict=True)):
+                        shift[:, k, f] = offset_at(mu[:, k, f], a, v)
+            else:
+                for f, (a, v) in enumerate(zip(at, value, strict=True)):
+                    shift[..., f] = offset_at(mu[..., f], a, v)
         noise = np.asarray(s, dtype=np.float32) * rng.standard_normal(mu.shape).astype(np.float32)
         out[name] = (mu - shift + noise).astype(mu.dtype)
     return out
