@@ -400,33 +400,34 @@ def test_decoder_offset_depends_on_the_decoded_value_and_calibrates_a_biased_dec
 
 
 def test_an_output_of_slots_gets_an_offset_and_sigma_per_slot():
-    """The baseline's objects are slots of one output. A decoder that outputs 1.3 in slot 0 and -2.5
-    in slot 1, on data N(1, 0.5^2) and N(-2, 0.2^2) (a third of slot 1 absent, slot 2 never filled):
-    offsets 0.3 and -0.5, sigmas 0.5 and 0.2, each slot's own; the empty slot gets no offset and the
-    pooled sigma, which lies between the two. Sampling gives back each slot's mean and spread."""
+    """The baseline's objects are slots of one output. A decoder that outputs 1.3 in both slots, on
+    data N(1, 0.5^2) in slot 0 and N(0.8, 0.2^2) in slot 1 (a third of slot 1 absent) and with slot 2
+    filled in 100 events only: offsets 0.3 and 0.5, sigmas 0.5 and 0.2, each slot's own (pooled over
+    the slots, one decoded value, the offset would read 0.38 for both); the sparse slot takes the
+    pooled ones. Sampling gives back each slot's mean and spread."""
     from lhc_vae.models.vae import add_likelihood_noise, decoder_likelihood, likelihood_summary
 
     x_in = keras.Input((3, 1), name="features")
     encoder = keras.Model({"features": x_in}, {"z_mean": keras.layers.Flatten()(x_in)})
     z_in = keras.Input((3,), name="z")
-    head = keras.layers.Dense(
-        3, kernel_initializer="zeros", bias_initializer=keras.initializers.Constant([1.3, -2.5, 0.0])
-    )
+    head = keras.layers.Dense(3, kernel_initializer="zeros", bias_initializer=keras.initializers.Constant(1.3))
     decoder = keras.Model(z_in, {"features": keras.layers.Reshape((3, 1))(head(z_in))})
     rng = np.random.default_rng(0)
     x = np.zeros((30_000, 3, 1), np.float32)
     x[:, 0, 0] = 1.0 + 0.5 * rng.standard_normal(30_000)
-    x[:, 1, 0] = -2.0 + 0.2 * rng.standard_normal(30_000)
+    x[:, 1, 0] = 0.8 + 0.2 * rng.standard_normal(30_000)
     x[::3, 1] = 0.0
+    x[:100, 2, 0] = 2.0
     offset, sigma = decoder_likelihood(encoder, decoder, {"features": x}, ["features"], calibrate=True)
     values = offset["features"]["value"]
-    assert values[0][0] == pytest.approx([0.3], abs=0.01) and values[1][0] == pytest.approx([-0.5], abs=0.01)
-    assert values[2][0] == [0.0]
+    assert values[0][0] == pytest.approx([0.3], abs=0.01) and values[1][0] == pytest.approx([0.5], abs=0.01)
+    pooled_offset = (30_000 * 0.3 + 20_000 * 0.5 + 100 * -0.7) / 50_100  # 0.378
+    assert values[2][0] == pytest.approx([pooled_offset], abs=0.01)  # not the sparse slot's own -0.7
     s0, s1, s2 = (sigma["features"][k][0] for k in range(3))
-    assert s0 == pytest.approx(0.5, rel=0.02) and s1 == pytest.approx(0.2, rel=0.02) and s1 < s2 < s0
-    means = {"features": np.tile(np.array([[[1.3], [-2.5], [0.0]]], np.float32), (50_000, 1, 1))}
+    assert s0 == pytest.approx(0.5, rel=0.02) and s1 == pytest.approx(0.2, rel=0.02) and s2 > 0.3
+    means = {"features": np.full((50_000, 3, 1), 1.3, np.float32)}
     sampled = add_likelihood_noise(means, sigma, np.random.default_rng(1), offset)["features"]
-    np.testing.assert_allclose(sampled[:, :2, 0].mean(axis=0), [1.0, -2.0], atol=0.01)
+    np.testing.assert_allclose(sampled[:, :2, 0].mean(axis=0), [1.0, 0.8], atol=0.01)
     np.testing.assert_allclose(sampled[:, :2, 0].std(axis=0), [0.5, 0.2], rtol=0.02)
     assert likelihood_summary(offset, sigma)["features"]["max_abs_offset"] == [pytest.approx(0.5, abs=0.01)]
 

@@ -103,7 +103,7 @@ def generate(
     process_id: str,
     seed: int,
     batch_size: int = 65536,
-    sigma: dict[str, list[float]] | None = None,
+    sigma: dict[str, list] | None = None,
     offset: dict[str, Offset] | None = None,
 ) -> tuple[EventTables, dict[str, int]]:
     """Decode latent points ``z`` in large batches and return physical events. ``sigma`` and

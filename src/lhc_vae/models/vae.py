@@ -282,16 +282,13 @@ def _binned_offset(mu: np.ndarray, residual: np.ndarray, bins: int) -> tuple[lis
 MIN_PER_BIN = 200
 
 
-def _calibration(
-    mu: np.ndarray, residual: np.ndarray, bins: int, empty_sigma: list[float] | None = None
-) -> tuple[dict[str, list[list[float]]], list[float]]:
+def _calibration(mu: np.ndarray, residual: np.ndarray, bins: int) -> tuple[dict[str, list[list[float]]], list[float]]:
     """Offset (per feature: knots and mean residuals, :func:`_binned_offset`) and sigma (the spread
     of the residual about it) of present entries ``mu``, ``residual`` of shape (n, features); with
-    no entry, no offset and ``empty_sigma`` (zeros when not given)."""
+    no entry, none and zero."""
     features = range(residual.shape[-1])
     if not len(residual):
-        zero = {"at": [[0.0] for _ in features], "value": [[0.0] for _ in features]}
-        return zero, list(empty_sigma) if empty_sigma is not None else [0.0 for _ in features]
+        return {"at": [[0.0] for _ in features], "value": [[0.0] for _ in features]}, [0.0 for _ in features]
     n_bins = max(1, min(bins, len(residual) // MIN_PER_BIN))
     binned = [_binned_offset(mu[:, f], residual[:, f], n_bins) for f in features]
     sigma = [float(np.sqrt(np.mean((residual[:, f] - offset_at(mu[:, f], *binned[f])) ** 2))) for f in features]
@@ -322,7 +319,8 @@ def decoder_likelihood(
       and §7.4.2): z = z_mean(x) + ``alpha`` * eps, as generation perturbs its truth events'
       encodings. The offset is E[r | mu], the mean residual in ``bins`` quantile bins of mu
       (:data:`Offset`; fewer for fewer than :data:`MIN_PER_BIN` entries a bin), and sigma the spread
-      of r about it, both per slot for an output of slots (the baseline's objects): sampling
+      of r about it, both per slot for an output of slots (the baseline's objects; a slot with
+      fewer than :data:`MIN_PER_BIN` entries takes those of all slots together): sampling
       N(mu - offset(mu), sigma^2) removes the decoder's systematic error (issue #12: exp I's jet
       alpha-VAE, stopped by its time budget, put every jet's standardised pT 0.05 high, 0.08 for
       the softest eighth, five percent in GeV).
@@ -347,9 +345,12 @@ def decoder_likelihood(
             residual = (mu - x)[present]
             sigma[name] = np.sqrt(np.mean(residual**2, axis=0)).tolist() if len(residual) else [0.0] * x.shape[-1]
         elif x.ndim == 3:  # slots of one output (the baseline's 19 objects): each slot its own offset
-            pooled = _calibration(mu[present], (mu - x)[present], bins)
+            residual = mu - x
+            pooled = _calibration(mu[present], residual[present], bins)
             per_slot = [
-                _calibration(mu[:, k][present[:, k]], (mu - x)[:, k][present[:, k]], bins, pooled[1])
+                _calibration(mu[:, k][present[:, k]], residual[:, k][present[:, k]], bins)
+                if present[:, k].sum() >= MIN_PER_BIN
+                else pooled
                 for k in range(x.shape[1])
             ]
             offset[name] = {"at": [c[0]["at"] for c in per_slot], "value": [c[0]["value"] for c in per_slot]}
