@@ -391,12 +391,14 @@ def test_decoder_offset_depends_on_the_decoded_value_and_calibrates_a_biased_dec
     np.testing.assert_allclose(np.asarray(offset_a["met"]["value"][0])[2:-2], (at - expected_x)[2:-2], atol=0.02)
     assert sigma_a["met"][0] == pytest.approx(np.sqrt(0.09 / 1.09), rel=0.05)
     # generating as exp I does, from fresh perturbations of the same events: the calibrated samples
-    # are spread like the data (variance 1), the decoder's means alone like u (1 + alpha^2 = 1.09)
+    # are spread like the data (variance 1)
     rng = np.random.default_rng(3)
     mu_gen = {"met": (1.5 * (x + 0.3 * rng.standard_normal(x.shape)) + 0.2).astype(np.float32)}
     calibrated = add_likelihood_noise(mu_gen, sigma_a, np.random.default_rng(4), offset_a)["met"]
     assert calibrated.std() == pytest.approx(1.0, rel=0.02) and calibrated.mean() == pytest.approx(3.0, abs=0.02)
-    assert ((mu_gen["met"] - 0.2) / 1.5).var() == pytest.approx(1.09, rel=0.03)
+    # the calibration made at z_mean (alpha 0, above), applied to the perturbed means: wider by alpha^2
+    at_z_mean = add_likelihood_noise(mu_gen, sigma, np.random.default_rng(4), offset)["met"]
+    assert at_z_mean.var() == pytest.approx(1.09, rel=0.03)
 
 
 def test_an_output_of_slots_gets_an_offset_and_sigma_per_slot():
