@@ -148,12 +148,20 @@ def fit_latent_prior(
     exp = get_experiment(params["experiment"])
     kind = resolve_prior(latent_prior, exp.variator)
     prior: dict[str, Any] = {"kind": kind, "latent_dim": int(params["latent_dim"])}
+    held_out = None  # the validation split's model-input arrays, read once for the sigma and the truth prior
+    if params.get("likelihood_noise") or kind == "truth":
+        validation = _stream(exp, model_events, model_objects, "validation")
+        if kind == "truth" and validation.n_events == 0:
+            raise ValueError(
+                f"{exp.name}: no validation events pass the experiment's event filter; "
+                "the truth prior has no start point"
+            )
+        held_out = validation.head()
     if params.get("likelihood_noise"):
-        validation = _stream(exp, model_events, model_objects, "validation").head()
         offset, prior["likelihood_sigma"] = decoder_likelihood(
             encoder,
             decoder,
-            validation,
+            held_out,
             continuous_outputs(exp.losses),
             calibrate=kind == "truth",
             alpha=float(alpha),
@@ -189,13 +197,7 @@ def fit_latent_prior(
             prior["latent_dim"],
         )
     elif kind == "truth":
-        validation = _stream(exp, model_events, model_objects, "validation")
-        if validation.n_events == 0:
-            raise ValueError(
-                f"{exp.name}: no validation events pass the experiment's event filter; "
-                "the truth prior has no start point"
-            )
-        prior["inputs"] = validation.head()
+        prior["inputs"] = held_out
     return prior
 
 
