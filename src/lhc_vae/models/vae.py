@@ -379,22 +379,16 @@ def likelihood_summary(offset: dict[str, Offset] | None, sigma: dict[str, list])
     """Per output and feature, the largest absolute offset and the largest sigma (over slots, for an
     output of slots), rounded: what a log line shows of :func:`decoder_likelihood` (the full tables
     go to the saved prior)."""
-
-    def largest(values: Any) -> float:
-        return round(float(np.max(np.abs(np.concatenate([np.ravel(v) for v in values])))), 4)
-
     summary = {}
     for name, s in sigma.items():
-        per_slot = bool(s) and isinstance(s[0], list)
-        n_features = len(s[0]) if per_slot else len(s)
+        s = np.asarray(s, dtype=np.float64)  # (features,) or (slots, features)
         values = offset[name]["value"] if offset and name in offset else None
+        slots = [] if values is None else values if s.ndim == 2 else [values]
         summary[name] = {
             "max_abs_offset": None
             if values is None
-            else [largest([slot[f] for slot in values] if per_slot else [values[f]]) for f in range(n_features)],
-            "sigma": [
-                largest([slot[f] for slot in s]) if per_slot else round(float(s[f]), 4) for f in range(n_features)
-            ],
+            else [round(max(float(np.max(np.abs(slot[f]))) for slot in slots), 4) for f in range(s.shape[-1])],
+            "sigma": np.round(s.reshape(-1, s.shape[-1]).max(axis=0), 4).tolist(),
         }
     return summary
 
