@@ -34,6 +34,16 @@ def test_alpha_variator_noise_has_std_alpha():
     np.testing.assert_array_equal(np.asarray(layer(z + 1.0, training=False)), z + 1.0)
 
 
+def test_alpha_perturbation_at_generation_matches_the_training_noise():
+    # the same N(0, alpha) noise as AlphaVariator's in training, around each encoding
+    z = np.tile(np.array([[1.0, -2.0]]), (40000, 1))
+    out = priors.alpha_perturbation(z, 0.3, np.random.default_rng(4))
+    np.testing.assert_allclose(out.mean(axis=0), [1.0, -2.0], atol=0.005)
+    np.testing.assert_allclose(out.std(axis=0), [0.3, 0.3], rtol=0.02)
+    assert abs(np.corrcoef(out.T)[0, 1]) < 0.02
+    np.testing.assert_array_equal(priors.alpha_perturbation(z, 0.0, np.random.default_rng(4)), z)
+
+
 def test_kl_divergence_matches_hand_computation():
     mu = np.array([[1.0, 0.0]], dtype=np.float32)
     log_var = np.array([[0.0, np.log(4.0)]], dtype=np.float32)

@@ -176,7 +176,7 @@ def truth_latent(
     rng = np.random.default_rng(seed)
     rows = priors.truth_rows(len(next(iter(truth_inputs.values()))), n, rng)
     z = encode(encoder, {k: v[rows] for k, v in truth_inputs.items()}, batch_size)["z_mean"]
-    return z + alpha * rng.standard_normal(z.shape)
+    return priors.alpha_perturbation(z, alpha, rng)
 
 
 def _latent_start(

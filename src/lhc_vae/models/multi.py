@@ -33,6 +33,7 @@ from lhc_vae.events.schema import COUNT_COLUMNS, OBJECT_FEATURES, SYMBOL_SLUG, S
 from lhc_vae.models import architectures as arch
 from lhc_vae.models.layouts import MET_FEATURES
 from lhc_vae.models.losses import summed_binary_crossentropy, summed_mse
+from lhc_vae.models.priors import alpha_perturbation
 
 #: Entries per type of the experiment I thermometer masks in the thesis (§7.4.1).
 THERMOMETER_WIDTH = 4
@@ -284,7 +285,7 @@ def generate_exp1(
         "mask": thermometer(picked[[COUNT_COLUMNS[s] for s in SYMBOLS]].to_numpy(), width),
     }
     z = encode(models["event"]["encoder"], event_inputs)["z_mean"]
-    out = decode(models["event"]["decoder"], z + alpha * rng.standard_normal(z.shape))
+    out = decode(models["event"]["decoder"], alpha_perturbation(z, alpha, rng))
     met = out["met"]
     counts = cap_objects(thermometer_counts(out["mask"], threshold, width))
     truth_row = pd.Series(np.arange(len(truth_events)), index=truth_events["event_index"].to_numpy())
@@ -319,7 +320,7 @@ def generate_exp1(
         inputs = {"met": met[event_index], "position": thermometer(position[:, None] + 1, width), "features": feats}
         model = models[SYMBOL_SLUG[symbol]]
         zp = encode(model["encoder"], inputs)["z_mean"]
-        gen = decode(model["decoder"], zp + alpha * rng.standard_normal(zp.shape))
+        gen = decode(model["decoder"], alpha_perturbation(zp, alpha, rng))
         parts.append(_objects_table(event_index, symbol, gen["features"]))
     objects = pd.concat(parts, ignore_index=True) if parts else _objects_table(np.zeros(0), "j", np.zeros((0, 4)))
     events = pd.DataFrame({"met": met[:, 0].astype(np.float64), "met_phi": met[:, 1].astype(np.float64)})

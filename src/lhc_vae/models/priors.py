@@ -84,6 +84,13 @@ def truth_rows(n_truth: int, n: int, rng: np.random.Generator) -> np.ndarray:
     return rng.integers(0, n_truth, size=n) if n != n_truth else rng.permutation(n)
 
 
+def alpha_perturbation(z: np.ndarray, alpha: float, rng: np.random.Generator) -> np.ndarray:
+    """z + alpha * eps, eps ~ N(0, 1) from ``rng``: the AlphaVariator's training noise (thesis §4.2.1)
+    put on truth encodings, where an alpha-VAE's generation starts (§7.3.2, §7.4.2) and where its
+    decoder is calibrated (:func:`lhc_vae.models.vae.decoder_likelihood`)."""
+    return z + float(alpha) * rng.standard_normal(np.shape(z))
+
+
 def perturb_truth(encodings: np.ndarray, n: int, alpha: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """n encodings of truth events drawn with replacement, plus N(0, alpha) noise; returns (z, rows).
 
@@ -91,4 +98,4 @@ def perturb_truth(encodings: np.ndarray, n: int, alpha: float, seed: int) -> tup
     the same draws): the encoder is part of an alpha-VAE's time per event."""
     rng = np.random.default_rng(seed)
     rows = truth_rows(len(encodings), n, rng)
-    return encodings[rows] + alpha * rng.standard_normal((n, encodings.shape[1])), rows
+    return alpha_perturbation(encodings[rows], alpha, rng), rows

@@ -18,6 +18,7 @@ import keras
 import numpy as np
 
 from lhc_vae.models.losses import vae_loss
+from lhc_vae.models.priors import alpha_perturbation
 from lhc_vae.models.streaming import EpochOrder, SplitStream, n_rows
 from lhc_vae.models.variators import AlphaVariator, BetaVariator
 
@@ -334,7 +335,7 @@ def decoder_likelihood(
     inputs = {name: arrays[name] for name in encoder.input}
     z = encode(encoder, inputs, batch_size)["z_mean"]
     if calibrate and alpha:
-        z = z + float(alpha) * np.random.default_rng([int(seed), 0x0FF5]).standard_normal(z.shape).astype(z.dtype)
+        z = alpha_perturbation(z, alpha, np.random.default_rng([int(seed), 0x0FF5])).astype(z.dtype)
     out = decode(decoder, z, batch_size)
     offset, sigma = {}, {}
     for name in outputs:
