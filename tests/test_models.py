@@ -42,6 +42,11 @@ def test_alpha_perturbation_at_generation_matches_the_training_noise():
     np.testing.assert_allclose(out.std(axis=0), [0.3, 0.3], rtol=0.02)
     assert abs(np.corrcoef(out.T)[0, 1]) < 0.02
     np.testing.assert_array_equal(priors.alpha_perturbation(z, 0.0, np.random.default_rng(4)), z)
+    # the generator's next draws, in its own order: the rows a seed gives are reproducible
+    rng = np.random.default_rng(4)
+    np.testing.assert_array_equal(out, z + 0.3 * np.random.default_rng(4).standard_normal(z.shape))
+    priors.alpha_perturbation(z, 0.3, rng)
+    np.testing.assert_array_equal(rng.standard_normal(3), np.random.default_rng(4).standard_normal(z.size + 3)[-3:])
 
 
 def test_kl_divergence_matches_hand_computation():

@@ -244,6 +244,7 @@ def train(
         "max_steps": budget.max_steps,
         "max_seconds": budget.max_seconds,
         "early_stopping": dict(stopping) if stopping else None,
+        "reduce_lr": dict(settings["reduce_lr"]) if settings.get("reduce_lr") else None,
     }
     return record, control
 
