@@ -418,13 +418,15 @@ def add_likelihood_noise(
         shift = np.zeros(mu.shape, dtype=np.float32)
         if offset and name in offset:
             at, value = offset[name]["at"], offset[name]["value"]
-            if isinstance(at[0][0], list):  # per slot (:func:`decoder_likelihood`)
-                for k, (slot_at, slot_value) in enumerate(zip(at, value, strict=True)):
-                    for f, (a, v) in enumerate(zip(slot_at, slot_value, strict=True)):
-                        shift[:, k, f] = offset_at(mu[:, k, f], a, v)
-            else:
-                for f, (a, v) in enumerate(zip(at, value, strict=True)):
-                    shift[..., f] = offset_at(mu[..., f], a, v)
+            # sigma per slot and feature: an offset per slot (:func:`decoder_likelihood`), as in the summary
+            parts = (
+                [(mu, shift, at, value)]
+                if np.ndim(s) == 1
+                else [(mu[:, k], shift[:, k], a, v) for k, (a, v) in enumerate(zip(at, value, strict=True))]
+            )
+            for part_mu, part_shift, part_at, part_value in parts:
+                for f, (a, v) in enumerate(zip(part_at, part_value, strict=True)):
+                    part_shift[..., f] = offset_at(part_mu[..., f], a, v)
         noise = np.asarray(s, dtype=np.float32) * rng.standard_normal(mu.shape).astype(np.float32)
         out[name] = (mu - shift + noise).astype(mu.dtype)
     return out
